@@ -1,0 +1,1 @@
+//! Runnable programs for the patterns of the cohort guide; see `src/bin/`.

@@ -1,0 +1,242 @@
+//! One child: the task that runs its future under the group's supervision, and
+//! the [`ChildHandle`] its spawner keeps.
+//!
+//! The task polls the child's future inside the child's span, with the child's
+//! cancellation token as the ambient token (so groups created inside nest under
+//! it). When the token fires the future gets the group's grace period, if any,
+//! and is then dropped: that is the abort, at the future's next `.await`. The
+//! outcome is recorded before the task's tracker token is released, so once the
+//! group sees its live set empty every outcome is in.
+
+use std::any::Any;
+use std::error::Error;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
+use std::time::Duration;
+
+use futures_util::FutureExt as _;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::task_tracker::TaskTrackerToken;
+use tracing::{Instrument as _, Span};
+
+use crate::context;
+use crate::error_group::{BoxError, Failure};
+use crate::outcome::ChildOutcome;
+use crate::supervisor::Supervisor;
+
+/// A handle to one child of a group, returned by `spawn`.
+///
+/// Read the child's output after the group has finished (in spawn order, if
+/// you keep the handles in a `Vec`): the outputs of children that succeeded
+/// before a sibling failed are still there, which is how partial results are
+/// collected. Dropping the handle does not affect the child.
+#[derive(Debug)]
+pub struct ChildHandle<T> {
+    name: Arc<str>,
+    index: usize,
+    token: CancellationToken,
+    slot: Arc<Slot<T>>,
+}
+
+impl<T> ChildHandle<T> {
+    /// The name the child was spawned with.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The child's spawn index in its group (0 for the first child).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Cancels this child alone. It ends as cancelled, which is not a group
+    /// failure: its siblings and the group carry on.
+    pub fn cancel(&self) {
+        self.token.cancel();
+    }
+
+    /// The child's cancellation token (the one passed to `spawn_with`).
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// How the child ended, or `None` while it is still running.
+    pub fn outcome(&self) -> Option<ChildOutcome> {
+        self.slot.lock().outcome
+    }
+
+    /// Whether the child has ended.
+    pub fn is_finished(&self) -> bool {
+        self.outcome().is_some()
+    }
+
+    /// Takes the child's output: `Some` if it succeeded (and the output was not
+    /// taken before), `None` if it failed, was cancelled or is still running.
+    pub fn take_output(&self) -> Option<T> {
+        self.slot.lock().value.take()
+    }
+
+    /// The child's output, consuming the handle. See [`take_output`](Self::take_output).
+    pub fn into_output(self) -> Option<T> {
+        self.take_output()
+    }
+}
+
+/// Where a child's task leaves its outcome for the handle.
+#[derive(Debug)]
+pub(crate) struct Slot<T>(Mutex<SlotState<T>>);
+
+#[derive(Debug)]
+pub(crate) struct SlotState<T> {
+    outcome: Option<ChildOutcome>,
+    value: Option<T>,
+}
+
+impl<T> Slot<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState<T>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// How a child's future ended, before it is turned into telemetry and a
+/// [`Failure`].
+pub(crate) enum Ending<T> {
+    Ok(T),
+    Cancelled,
+    Error(&'static str, BoxError),
+    Panic(Box<dyn Any + Send>),
+}
+
+/// Builds the task that runs one child, and the handle to it.
+pub(crate) fn prepare<F, T, E>(
+    sup: Arc<Supervisor>,
+    name: Arc<str>,
+    index: usize,
+    token: CancellationToken,
+    fut: F,
+    tracked: TaskTrackerToken,
+) -> (impl Future<Output = ()> + Send + 'static, ChildHandle<T>)
+where
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Error + Send + Sync + 'static,
+{
+    let slot = Arc::new(Slot(Mutex::new(SlotState {
+        outcome: None,
+        value: None,
+    })));
+    let handle = ChildHandle {
+        name: name.clone(),
+        index,
+        token: token.clone(),
+        slot: slot.clone(),
+    };
+    let span = crate::telemetry::child_span(&sup.span, &name, index);
+    let grace = sup.grace;
+    let mut settle = Settle {
+        sup,
+        name,
+        index,
+        slot,
+        span: span.clone(),
+        settled: false,
+        _tracked: tracked,
+    };
+    let task = async move {
+        let run = supervise(fut, token.clone(), grace);
+        let ending = context::with_token(token, run).instrument(span).await;
+        settle.finish(ending);
+    };
+    (task, handle)
+}
+
+/// Polls the child's future until it settles or is cancelled (after the grace
+/// period, if one is set). The token is checked before every poll, so a
+/// cancelled child never runs past its next `.await`, and one cancelled before
+/// it first ran never starts (nor gets a grace period), as in asyncio. The
+/// token's waker is registered
+/// only while the future is pending.
+async fn supervise<F, T, E>(fut: F, token: CancellationToken, grace: Option<Duration>) -> Ending<T>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Error + Send + Sync + 'static,
+{
+    let fut = AssertUnwindSafe(fut).catch_unwind();
+    tokio::pin!(fut);
+    let cancelled = token.cancelled();
+    tokio::pin!(cancelled);
+    let mut started = false;
+    let first = std::future::poll_fn(|cx| {
+        if token.is_cancelled() {
+            return Poll::Ready(None);
+        }
+        started = true;
+        if let Poll::Ready(result) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(result));
+        }
+        cancelled.as_mut().poll(cx).map(|()| None)
+    })
+    .await;
+    // A child cancelled before it started has nothing to clean up.
+    let grace = grace.filter(|_| started);
+    let result = match (first, grace) {
+        (Some(result), _) => result,
+        (None, None) => return Ending::Cancelled,
+        (None, Some(grace)) => match tokio::time::timeout(grace, fut).await {
+            Ok(result) => result,
+            Err(_elapsed) => return Ending::Cancelled,
+        },
+    };
+    match result {
+        Ok(Ok(value)) => Ending::Ok(value),
+        Ok(Err(error)) => Ending::Error(std::any::type_name::<E>(), Box::new(error)),
+        Err(payload) => Ending::Panic(payload),
+    }
+}
+
+/// Records a child's ending exactly once: when its future settles, or, if the
+/// task is dropped before that (runtime shutdown), as cancelled. Field order
+/// matters: the tracker token is released only after the outcome is recorded.
+struct Settle<T> {
+    sup: Arc<Supervisor>,
+    name: Arc<str>,
+    index: usize,
+    slot: Arc<Slot<T>>,
+    span: Span,
+    settled: bool,
+    _tracked: TaskTrackerToken,
+}
+
+impl<T> Settle<T> {
+    fn finish(&mut self, ending: Ending<T>) {
+        self.settled = true;
+        let (outcome, value, failure) = match ending {
+            Ending::Ok(value) => (ChildOutcome::Ok, Some(value), None),
+            Ending::Cancelled => (ChildOutcome::Cancelled, None, None),
+            Ending::Error(type_name, error) => {
+                let failure = Failure::from_boxed(self.name.clone(), Some(self.index), type_name, error);
+                (ChildOutcome::Error, None, Some((failure, None)))
+            }
+            Ending::Panic(payload) => {
+                let failure = Failure::panic(self.name.clone(), Some(self.index), crate::panic::message(&*payload));
+                (ChildOutcome::Panic, None, Some((failure, Some(payload))))
+            }
+        };
+        {
+            let mut slot = self.slot.lock();
+            slot.outcome = Some(outcome);
+            slot.value = value;
+        }
+        self.sup.settle(outcome, failure, &self.span);
+    }
+}
+
+impl<T> Drop for Settle<T> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.finish(Ending::Cancelled);
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! [`ErrorGroup`]: every failure of a group run, as a tree.
+//!
+//! The Rust counterpart of Python's `ExceptionGroup`: a group always holds at
+//! least one failure, a failing child that itself ran a group contributes that
+//! group as a nested node (never flattened), and the leaves keep the children's
+//! own error values so they can be downcast to their concrete types.
+
+use std::error::Error;
+use std::fmt::{self, Write as _};
+use std::sync::Arc;
+
+/// The type-erased error a leaf holds: the child's own error value, boxed.
+pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
+
+/// The failures of one group run: leaves and nested groups, in spawn order.
+///
+/// Returned by [`Group::join`](crate::Group::join) and
+/// [`Group::scope`](crate::Group::scope) when at least one child (or the scope
+/// body) failed or panicked. Cancellations the group injected itself never
+/// appear here. Filter it by type with [`split`](Self::split) or the
+/// [`catch`](Self::catch) chain, the counterparts of `except*`.
+///
+/// `Display` renders the whole tree, one line per node, with each leaf's
+/// `source()` chain:
+///
+/// ```text
+/// group "aggregate" failed with 2 errors:
+///   [1] billing: std::io::error::Error: billing pool exhausted
+///   [3] fraud: panicked: fraud model returned NaN score
+/// ```
+#[derive(Debug)]
+pub struct ErrorGroup {
+    name: Arc<str>,
+    failures: Vec<Failure>,
+}
+
+/// One entry of an [`ErrorGroup`]: which child failed, and how.
+#[derive(Debug)]
+pub struct Failure {
+    child: Arc<str>,
+    index: Option<usize>,
+    kind: FailureKind,
+}
+
+/// How a child failed: a leaf (an error or a panic) or a nested group.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The child returned `Err(error)`.
+    Error {
+        /// `std::any::type_name` of the child's error type, captured at spawn.
+        /// Recorded as `error.type`.
+        type_name: &'static str,
+        /// The child's own error value; downcast it to the concrete type.
+        error: BoxError,
+    },
+    /// The child panicked.
+    Panic {
+        /// The panic payload as text (`&str` and `String` payloads; a
+        /// placeholder for any other type).
+        message: String,
+    },
+    /// The child ran a group of its own, which failed.
+    Group(ErrorGroup),
+}
+
+/// The value recorded as `error.type` for a panic leaf.
+pub const PANIC_ERROR_TYPE: &str = "panic";
+
+/// The value recorded as `error.type` for a child whose own group failed.
+pub const GROUP_ERROR_TYPE: &str = "cohort::ErrorGroup";
+
+impl ErrorGroup {
+    /// Builds a group from its failures. Returns `None` for an empty list: a
+    /// group always holds at least one failure.
+    pub fn new(name: impl Into<Arc<str>>, failures: Vec<Failure>) -> Option<Self> {
+        (!failures.is_empty()).then(|| Self {
+            name: name.into(),
+            failures,
+        })
+    }
+
+    pub(crate) fn single(name: Arc<str>, failure: Failure) -> Self {
+        Self {
+            name,
+            failures: vec![failure],
+        }
+    }
+
+    /// The name of the group that raised this.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn shared_name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// The direct failures of this group, in spawn order.
+    pub fn failures(&self) -> &[Failure] {
+        &self.failures
+    }
+
+    /// Takes the direct failures out of the group.
+    pub fn into_failures(self) -> Vec<Failure> {
+        self.failures
+    }
+
+    /// The number of direct failures (a nested group counts as one).
+    pub fn len(&self) -> usize {
+        self.failures.len()
+    }
+
+    /// Always `false`: a group holds at least one failure. Present for API
+    /// symmetry with [`len`](Self::len).
+    pub fn is_empty(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    /// Every leaf of the tree, depth first, each with its path.
+    pub fn leaves(&self) -> Vec<Leaf<'_>> {
+        let mut out = Vec::new();
+        let mut path = Vec::new();
+        collect_leaves(self, &mut path, &mut out);
+        out
+    }
+
+    /// Every leaf error of concrete type `E`, anywhere in the tree.
+    pub fn errors<E: Error + 'static>(&self) -> impl Iterator<Item = &E> + '_ {
+        self.leaves()
+            .into_iter()
+            .filter_map(|leaf| leaf.failure.downcast_ref::<E>())
+    }
+}
+
+fn collect_leaves<'a>(group: &'a ErrorGroup, path: &mut Vec<usize>, out: &mut Vec<Leaf<'a>>) {
+    for (i, failure) in group.failures.iter().enumerate() {
+        path.push(i);
+        match &failure.kind {
+            FailureKind::Group(inner) => collect_leaves(inner, path, out),
+            _ => out.push(Leaf {
+                path: path.clone(),
+                group,
+                failure,
+            }),
+        }
+        path.pop();
+    }
+}
+
+/// A leaf of an [`ErrorGroup`] tree, as yielded by [`ErrorGroup::leaves`].
+#[derive(Debug, Clone)]
+pub struct Leaf<'a> {
+    /// Positions from the root: `[0, 2, 1]` is the second failure of the group
+    /// nested third in the group nested first.
+    pub path: Vec<usize>,
+    /// The group that holds this leaf directly.
+    pub group: &'a ErrorGroup,
+    /// The leaf itself (never of kind [`FailureKind::Group`]).
+    pub failure: &'a Failure,
+}
+
+impl Leaf<'_> {
+    /// The path written with dots, e.g. `0.2.1`.
+    pub fn path_string(&self) -> String {
+        let mut s = String::new();
+        for (i, p) in self.path.iter().enumerate() {
+            if i > 0 {
+                s.push('.');
+            }
+            let _ = write!(s, "{p}");
+        }
+        s
+    }
+
+    /// How deep the leaf sits: 1 for a direct failure of the root group.
+    pub fn depth(&self) -> usize {
+        self.path.len()
+    }
+}
+
+impl Failure {
+    /// A leaf for a child that returned `Err(error)`.
+    pub fn error<E: Error + Send + Sync + 'static>(
+        child: impl Into<Arc<str>>,
+        index: Option<usize>,
+        error: E,
+    ) -> Self {
+        Self::from_boxed(child.into(), index, std::any::type_name::<E>(), Box::new(error))
+    }
+
+    /// A leaf for a child that panicked with `message`.
+    pub fn panic(child: impl Into<Arc<str>>, index: Option<usize>, message: impl Into<String>) -> Self {
+        Self {
+            child: child.into(),
+            index,
+            kind: FailureKind::Panic {
+                message: message.into(),
+            },
+        }
+    }
+
+    /// A node for a child whose own group failed.
+    pub fn group(child: impl Into<Arc<str>>, index: Option<usize>, group: ErrorGroup) -> Self {
+        Self {
+            child: child.into(),
+            index,
+            kind: FailureKind::Group(group),
+        }
+    }
+
+    /// Wraps a boxed child error. An [`ErrorGroup`] becomes a nested node so
+    /// that nesting survives type erasure.
+    pub(crate) fn from_boxed(
+        child: Arc<str>,
+        index: Option<usize>,
+        type_name: &'static str,
+        error: BoxError,
+    ) -> Self {
+        let kind = match error.downcast::<ErrorGroup>() {
+            Ok(group) => FailureKind::Group(*group),
+            Err(error) => FailureKind::Error { type_name, error },
+        };
+        Self { child, index, kind }
+    }
+
+    pub(crate) fn from_parts(child: Arc<str>, index: Option<usize>, kind: FailureKind) -> Self {
+        Self { child, index, kind }
+    }
+
+    pub(crate) fn into_parts(self) -> (Arc<str>, Option<usize>, FailureKind) {
+        (self.child, self.index, self.kind)
+    }
+
+    /// The name the child was spawned with (`(body)` for a scope body).
+    pub fn child_name(&self) -> &str {
+        &self.child
+    }
+
+    /// The child's spawn index in its group; `None` for a scope body.
+    pub fn child_index(&self) -> Option<usize> {
+        self.index
+    }
+
+    /// How the child failed.
+    pub fn kind(&self) -> &FailureKind {
+        &self.kind
+    }
+
+    /// Takes the kind out, e.g. to own the error value.
+    pub fn into_kind(self) -> FailureKind {
+        self.kind
+    }
+
+    /// Whether this is a leaf (an error or a panic) rather than a nested group.
+    pub fn is_leaf(&self) -> bool {
+        !matches!(self.kind, FailureKind::Group(_))
+    }
+
+    /// Whether the child panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.kind, FailureKind::Panic { .. })
+    }
+
+    /// The low-cardinality type of the failure, recorded as `error.type`: the
+    /// error's type name, [`PANIC_ERROR_TYPE`] for a panic, and
+    /// [`GROUP_ERROR_TYPE`] for a nested group.
+    pub fn error_type(&self) -> &'static str {
+        match &self.kind {
+            FailureKind::Error { type_name, .. } => type_name,
+            FailureKind::Panic { .. } => PANIC_ERROR_TYPE,
+            FailureKind::Group(_) => GROUP_ERROR_TYPE,
+        }
+    }
+
+    /// The leaf's error value, if it is an error leaf.
+    pub fn error_value(&self) -> Option<&(dyn Error + Send + Sync + 'static)> {
+        match &self.kind {
+            FailureKind::Error { error, .. } => Some(error.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// The failure as a `dyn Error`: the error value of an error leaf, or the
+    /// nested [`ErrorGroup`]; `None` for a panic.
+    pub fn as_error(&self) -> Option<&(dyn Error + 'static)> {
+        match &self.kind {
+            FailureKind::Error { error, .. } => Some(error.as_ref()),
+            FailureKind::Group(group) => Some(group),
+            FailureKind::Panic { .. } => None,
+        }
+    }
+
+    /// The leaf's error as its concrete type `E`, if it is one.
+    pub fn downcast_ref<E: Error + 'static>(&self) -> Option<&E> {
+        self.error_value()?.downcast_ref::<E>()
+    }
+
+    /// The message a log line would carry: the error's `Display`, or the panic
+    /// message. For a nested group, its one-line summary.
+    pub fn message(&self) -> String {
+        match &self.kind {
+            FailureKind::Error { error, .. } => error.to_string(),
+            FailureKind::Panic { message } => message.clone(),
+            FailureKind::Group(group) => summary(group),
+        }
+    }
+}
+
+fn summary(group: &ErrorGroup) -> String {
+    let n = group.failures.len();
+    format!(
+        "group {:?} failed with {n} error{}",
+        &*group.name,
+        if n == 1 { "" } else { "s" }
+    )
+}
+
+impl fmt::Display for ErrorGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:", summary(self))?;
+        render(self, 1, f)
+    }
+}
+
+fn render(group: &ErrorGroup, depth: usize, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let pad = "  ".repeat(depth);
+    for failure in &group.failures {
+        write!(f, "\n{pad}")?;
+        if let Some(i) = failure.index {
+            write!(f, "[{i}] ")?;
+        }
+        write!(f, "{}: ", failure.child)?;
+        match &failure.kind {
+            FailureKind::Error { type_name, error } => {
+                write!(f, "{type_name}: {error}")?;
+                let mut source = error.source();
+                while let Some(cause) = source {
+                    write!(f, "\n{pad}    caused by: {cause}")?;
+                    source = cause.source();
+                }
+            }
+            FailureKind::Panic { message } => write!(f, "panicked: {message}")?,
+            FailureKind::Group(inner) => {
+                write!(f, "{}:", summary(inner))?;
+                render(inner, depth + 1, f)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The tree is rendered whole by `Display`, so `source()` is `None`: pointing
+/// at one leaf would hide the others from generic error reporters.
+impl Error for ErrorGroup {}

@@ -1,0 +1,319 @@
+//! [`Group`], the owner of one group run, and [`GroupHandle`], the cloneable
+//! handle that spawns into it.
+
+use std::error::Error;
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::builder::GroupBuilder;
+use crate::child::{self, ChildHandle};
+use crate::error_group::{ErrorGroup, Failure};
+use crate::outcome::CancelReason;
+use crate::spawn_error::{SpawnError, SpawnErrorKind};
+use crate::supervisor::Supervisor;
+
+/// The name a scope body's failure is reported under.
+pub const BODY_NAME: &str = "(body)";
+
+/// A supervised group of tasks that succeed together or fail together.
+///
+/// Children are spawned with [`spawn`](Self::spawn) (or through a cloned
+/// [`GroupHandle`]) and run at once on the current tokio runtime. The first
+/// child to fail or panic cancels every other child; [`join`](Self::join)
+/// resolves only after every child has stopped, and returns all the failures
+/// as one [`ErrorGroup`].
+///
+/// Dropping a `Group` (or its `join`/`scope` future) before it finishes
+/// cancels all its children, and through their tokens every group nested in
+/// them: no child outlives its group's owner unsupervised.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use cohort::Group;
+///
+/// let group = Group::new("shards");
+/// let handles: Vec<_> = (0..4u32)
+///     .map(|shard| group.spawn(format!("shard-{shard}"), async move {
+///         Ok::<_, std::io::Error>(shard * 100)
+///     }))
+///     .collect::<Result<_, _>>()
+///     .expect("the group is open");
+/// group.join().await.expect("no shard failed");
+/// let totals: Vec<u32> = handles.into_iter().filter_map(|h| h.into_output()).collect();
+/// assert_eq!(totals, [0, 100, 200, 300]);
+/// # }
+/// ```
+#[derive(Debug)]
+#[must_use = "a group cancels its children when dropped; call `join` or `scope`"]
+pub struct Group {
+    handle: GroupHandle,
+    finished: bool,
+}
+
+/// A cloneable handle to a [`Group`]: spawns children and cancels the group.
+///
+/// Clone it into children so they can spawn siblings: the group stays open
+/// until its live set is empty, so a child that spawns keeps it open.
+#[derive(Clone, Debug)]
+pub struct GroupHandle {
+    sup: Arc<Supervisor>,
+}
+
+impl std::fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Group").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl Group {
+    /// A fail-fast group with default options: no grace period, panics
+    /// reported as leaves. Use [`Group::builder`] for others.
+    pub fn new(name: impl Into<Arc<str>>) -> Self {
+        GroupBuilder::new(name.into()).assemble()
+    }
+
+    /// A builder for a group with options.
+    pub fn builder(name: impl Into<Arc<str>>) -> GroupBuilder {
+        GroupBuilder::new(name.into())
+    }
+
+    pub(crate) fn from_supervisor(sup: Supervisor) -> Self {
+        Self {
+            handle: GroupHandle { sup: Arc::new(sup) },
+            finished: false,
+        }
+    }
+
+    /// A cloneable handle that spawns into this group.
+    pub fn handle(&self) -> GroupHandle {
+        self.handle.clone()
+    }
+
+    /// The group's name (`group.name`).
+    pub fn name(&self) -> &str {
+        self.handle.name()
+    }
+
+    /// Spawns a child. See [`GroupHandle::spawn`].
+    pub fn spawn<F, T, E>(&self, name: impl Into<Arc<str>>, fut: F) -> Result<ChildHandle<T>, SpawnError>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Error + Send + Sync + 'static,
+    {
+        self.handle.spawn(name, fut)
+    }
+
+    /// Spawns a child built from its cancellation token. See
+    /// [`GroupHandle::spawn_with`].
+    pub fn spawn_with<F, T, E>(
+        &self,
+        name: impl Into<Arc<str>>,
+        make: impl FnOnce(CancellationToken) -> F,
+    ) -> Result<ChildHandle<T>, SpawnError>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Error + Send + Sync + 'static,
+    {
+        self.handle.spawn_with(name, make)
+    }
+
+    /// Cancels every child: an early exit, not an error. See
+    /// [`GroupHandle::cancel`].
+    pub fn cancel(&self) {
+        self.handle.cancel();
+    }
+
+    /// Waits for every child to stop and returns their failures, if any.
+    ///
+    /// `Ok(())` when no child failed, including when the group was cancelled.
+    /// Children spawned by other children while the group is open are waited
+    /// for too.
+    ///
+    /// # Panics
+    ///
+    /// Resumes the first child panic after every child has stopped, if the
+    /// group was built with [`GroupBuilder::resume_panics`].
+    pub async fn join(mut self) -> Result<(), ErrorGroup> {
+        let sup = self.handle.sup.clone();
+        sup.wait().instrument(sup.span.clone()).await;
+        self.finished = true;
+        sup.finish()
+    }
+
+    /// Runs `body` inside the group, then waits for every child.
+    ///
+    /// The body gets a [`GroupHandle`] to spawn with and runs concurrently with
+    /// the children, as a member of the group: its error is a failure of the
+    /// group (reported under [`BODY_NAME`]), and a child's failure cancels the
+    /// body too (it is dropped at its next `.await`). An explicit
+    /// [`cancel`](GroupHandle::cancel) stops the children but lets the body run
+    /// on: it can watch [`GroupHandle::cancelled`].
+    ///
+    /// Returns the body's value once every child has succeeded or been
+    /// cancelled, else every failure as one [`ErrorGroup`]. The body need not
+    /// be `'static`: it runs in the caller's task, so it may borrow.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (a, b) = cohort::Group::new("pair")
+    ///     .scope(|g| async move {
+    ///         let a = g.spawn("a", async { Ok::<_, std::io::Error>(1) })?;
+    ///         let b = g.spawn("b", async { Ok::<_, std::io::Error>(2) })?;
+    ///         Ok::<_, cohort::SpawnError>((a, b))
+    ///     })
+    ///     .await
+    ///     .expect("both succeed");
+    /// assert_eq!((a.into_output(), b.into_output()), (Some(1), Some(2)));
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`join`](Self::join). A panic in the body itself propagates to the
+    /// caller; unwinding drops the group, which cancels the children.
+    pub async fn scope<B, Fut, R, E>(mut self, body: B) -> Result<R, ErrorGroup>
+    where
+        B: FnOnce(GroupHandle) -> Fut,
+        Fut: Future<Output = Result<R, E>>,
+        E: Error + Send + Sync + 'static,
+    {
+        let sup = self.handle.sup.clone();
+        let body = crate::context::with_token(sup.token.clone(), body(self.handle()));
+        let value = tokio::select! {
+            biased;
+            () = sup.abort.cancelled() => None,
+            result = body.instrument(sup.span.clone()) => match result {
+                Ok(value) => Some(value),
+                Err(error) => {
+                    let failure = Failure::error(BODY_NAME, None, error);
+                    sup.fail(failure, None, CancelReason::BodyFailed);
+                    None
+                }
+            },
+        };
+        sup.wait().instrument(sup.span.clone()).await;
+        self.finished = true;
+        sup.finish()?;
+        // Without a failure the body is only aborted when this future is
+        // dropped, so a missing value here means a failure was reported above.
+        value.ok_or_else(|| body_lost(&sup.name))
+    }
+}
+
+/// Defensive: the body was aborted yet no failure was recorded. Reported as a
+/// failure of the body rather than a panic.
+fn body_lost(group: &Arc<str>) -> ErrorGroup {
+    let error = std::io::Error::other("the scope body was cancelled without a recorded failure");
+    ErrorGroup::single(group.clone(), Failure::error(BODY_NAME, None, error))
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.handle.sup.cancel(CancelReason::Dropped, None);
+        }
+    }
+}
+
+impl GroupHandle {
+    /// The group's name (`group.name`).
+    pub fn name(&self) -> &str {
+        &self.sup.name
+    }
+
+    /// Spawns a child named `name` running `fut`, and returns its handle.
+    ///
+    /// The child runs at once on the current runtime, inside a `cohort.child`
+    /// span under the group's span. If it returns `Err` or panics, the group
+    /// cancels every other child. Its error type is recorded as `error.type`.
+    ///
+    /// # Errors
+    ///
+    /// Refuses, without ever polling `fut`, when the group is closing (a child
+    /// failed, it was cancelled) or finished, or when called outside a tokio
+    /// runtime.
+    pub fn spawn<F, T, E>(&self, name: impl Into<Arc<str>>, fut: F) -> Result<ChildHandle<T>, SpawnError>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Error + Send + Sync + 'static,
+    {
+        self.spawn_with(name, |_| fut)
+    }
+
+    /// Spawns a child whose future is built from its cancellation token, so it
+    /// can watch for cancellation and clean up before it is aborted (within the
+    /// group's grace period, if one is set).
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn); `make` is not called when the spawn is refused.
+    pub fn spawn_with<F, T, E>(
+        &self,
+        name: impl Into<Arc<str>>,
+        make: impl FnOnce(CancellationToken) -> F,
+    ) -> Result<ChildHandle<T>, SpawnError>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Error + Send + Sync + 'static,
+    {
+        let name = name.into();
+        let refuse = |kind| SpawnError::new(&self.sup.name, name.clone(), kind);
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| refuse(SpawnErrorKind::NoRuntime))?;
+        let (index, tracked) = self.sup.admit().map_err(refuse)?;
+        let token = self.sup.token.child_token();
+        let fut = make(token.clone());
+        let (task, handle) = child::prepare(self.sup.clone(), name.clone(), index, token, fut, tracked);
+        spawn_on(&runtime, &self.sup.name, &name, task).map_err(|e| refuse(SpawnErrorKind::Runtime(e)))?;
+        Ok(handle)
+    }
+
+    /// Cancels every child and refuses new ones: an early exit, not an error.
+    /// Children end as cancelled; `join` returns `Ok(())` unless a child had
+    /// already failed. A scope body is not cancelled (see [`Group::scope`]).
+    pub fn cancel(&self) {
+        self.sup.cancel(CancelReason::Explicit, None);
+    }
+
+    /// Whether the group is cancelling (for any reason) or finished.
+    pub fn is_cancelled(&self) -> bool {
+        self.sup.token.is_cancelled()
+    }
+
+    /// Resolves when the group starts cancelling its children, for any reason.
+    pub async fn cancelled(&self) {
+        self.sup.token.cancelled().await;
+    }
+
+    /// The group's cancellation token; each child's token is a child of it.
+    pub fn token(&self) -> &CancellationToken {
+        &self.sup.token
+    }
+}
+
+/// Spawns a child's task; under `tokio_unstable`, named `group/child` so
+/// tokio-console shows which group a task belongs to.
+fn spawn_on<F>(runtime: &tokio::runtime::Handle, group: &str, child: &str, task: F) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    #[cfg(tokio_unstable)]
+    {
+        let name = format!("{group}/{child}");
+        tokio::task::Builder::new().name(&name).spawn_on(task, runtime).map(drop)
+    }
+    #[cfg(not(tokio_unstable))]
+    {
+        let _ = (group, child);
+        runtime.spawn(task);
+        Ok(())
+    }
+}

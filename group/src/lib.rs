@@ -1,0 +1,105 @@
+//! Supervised task groups for tokio: a group of tasks that succeed together or
+//! fail together, with every failure reported as one error tree and every
+//! child traced.
+//!
+//! ```
+//! use std::{fmt, io, time::Duration};
+//!
+//! #[derive(Debug)]
+//! struct Invalid(&'static str);
+//! impl fmt::Display for Invalid {
+//!     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+//!         write!(f, "invalid {}", self.0)
+//!     }
+//! }
+//! impl std::error::Error for Invalid {}
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let result = cohort::Group::new("fetch")
+//!     .scope(|g| async move {
+//!         let db = g.spawn("db", async { Ok::<_, io::Error>("rows") })?;
+//!         g.spawn("cache", async { Err::<(), _>(io::Error::other("cache unreachable")) })?;
+//!         g.spawn("queue", async {
+//!             tokio::time::sleep(Duration::from_secs(60)).await; // cancelled by the failure
+//!             Err::<(), _>(Invalid("queue depth"))
+//!         })?;
+//!         Ok::<_, cohort::SpawnError>(db)
+//!     })
+//!     .await;
+//!
+//! // Every failure arrives in one group; `except*`-style handlers filter it by
+//! // type. The cancelled sibling is not a failure.
+//! let group = result.unwrap_err();
+//! let (mut connection, mut validation) = (0, 0);
+//! let unhandled = group
+//!     .catch::<io::Error>(|g| connection = g.leaves().len())
+//!     .catch::<Invalid>(|g| validation = g.leaves().len())
+//!     .rest();
+//! assert_eq!((connection, validation), (1, 0));
+//! assert!(unhandled.is_ok(), "every leaf was handled");
+//! # }
+//! ```
+//!
+//! # The contract
+//!
+//! The semantics are those of Python's `asyncio.TaskGroup`, translated to
+//! tokio:
+//!
+//! - **A group is all-or-nothing.** [`Group::join`] and [`Group::scope`]
+//!   resolve only after every child has stopped, aborted ones included.
+//! - **One failure cancels the group.** The first child to return `Err` or
+//!   panic cancels every other child (and the scope body) and the group stops
+//!   accepting children. A cancelled child watches its
+//!   [`CancellationToken`](tokio_util::sync::CancellationToken) (see
+//!   [`GroupHandle::spawn_with`]) and is aborted after the group's grace
+//!   period, by default at its next `.await`.
+//! - **Errors arrive as a group.** Every failure, even a lone one, comes back
+//!   in one [`ErrorGroup`]: leaves holding the children's own error values,
+//!   panics as leaves of their own kind, and a failing nested group as a nested
+//!   node. Cancellations the group injected itself are not failures.
+//! - **`except*` filters by type and hands back the rest.**
+//!   [`ErrorGroup::split`], [`ErrorGroup::subgroup`] and the
+//!   [`catch`](ErrorGroup::catch) chain preserve the tree; what no handler
+//!   matched is returned, never dropped.
+//! - **No child escapes.** Spawning into a closing or finished group is a
+//!   [`SpawnError`] and the future is never polled. Dropping a group (an outer
+//!   timeout, a cancelled parent) cancels everything under it.
+//!
+//! Results are read from each child's [`ChildHandle`] after the group, in
+//! spawn order; the outputs of children that finished before a sibling failed
+//! are kept, which is how partial results are collected. For the
+//! `gather(return_exceptions=True)` pattern, spawn children that return their
+//! `Result` as their output and never fail.
+//!
+//! # Telemetry
+//!
+//! Every group run is a `cohort.group` span and every child a `cohort.child`
+//! span under it, with the child's own future running inside, so a fan-out
+//! reads as a tree in any tracing back end; a group nested in a child nests
+//! under that child's span. Failures, cancellations and the final error group
+//! are events with target `cohort`. The names are in [`telemetry`] and the
+//! whole schema in `docs/telemetry.md`. Built with `--cfg tokio_unstable`,
+//! each child's task is named `group/child` for tokio-console.
+
+mod builder;
+mod catch;
+mod child;
+mod context;
+mod error_group;
+mod group;
+mod outcome;
+mod panic;
+mod spawn_error;
+mod split;
+mod supervisor;
+pub mod telemetry;
+
+pub use builder::{ConfigError, GroupBuilder};
+pub use catch::Catch;
+pub use child::ChildHandle;
+pub use error_group::{BoxError, ErrorGroup, Failure, FailureKind, GROUP_ERROR_TYPE, Leaf, PANIC_ERROR_TYPE};
+pub use group::{BODY_NAME, Group, GroupHandle};
+pub use outcome::{CancelReason, ChildOutcome, GroupOutcome};
+pub use spawn_error::{SpawnError, SpawnErrorKind};
+pub use tokio_util::sync::CancellationToken;

@@ -1,0 +1,107 @@
+//! The small vocabularies the telemetry contract is written in: how a group or a
+//! child ended, and why a group was asked to cancel. Each has the exact string
+//! recorded in spans and events (`docs/telemetry.md`).
+
+use std::fmt;
+
+/// How a group run ended, recorded as `group.outcome` on the `cohort.group` span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GroupOutcome {
+    /// Every child settled and none failed.
+    Ok,
+    /// At least one child (or the scope body) failed or panicked.
+    Failed,
+    /// The group was cancelled (explicitly, by a cancelled parent, or by being
+    /// dropped) and nothing failed.
+    Cancelled,
+}
+
+impl GroupOutcome {
+    /// The value recorded as `group.outcome`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// How one child ended, recorded as `child.outcome` on the `cohort.child` span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChildOutcome {
+    /// The child returned `Ok`.
+    Ok,
+    /// The child returned `Err`; the error is a leaf (or nested group) of the
+    /// group's [`ErrorGroup`](crate::ErrorGroup).
+    Error,
+    /// The child panicked.
+    Panic,
+    /// The child was stopped by cancellation before it settled.
+    Cancelled,
+}
+
+impl ChildOutcome {
+    /// The value recorded as `child.outcome`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Error => "error",
+            Self::Panic => "panic",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Why a group was asked to cancel its children: the `reason` field of the
+/// `cohort.group.cancel_requested` event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CancelReason {
+    /// A child returned an error (fail-fast).
+    ChildFailed,
+    /// A child panicked (fail-fast).
+    ChildPanicked,
+    /// The scope body returned an error.
+    BodyFailed,
+    /// [`Group::cancel`](crate::Group::cancel) or
+    /// [`GroupHandle::cancel`](crate::GroupHandle::cancel) was called.
+    Explicit,
+    /// The group's owner or its join/scope future was dropped before the group
+    /// finished (an outer timeout, a cancelled parent task).
+    Dropped,
+    /// The cancellation token of the enclosing child or group was cancelled.
+    ParentCancelled,
+}
+
+impl CancelReason {
+    /// The value recorded as `reason`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ChildFailed => "child_failed",
+            Self::ChildPanicked => "child_panicked",
+            Self::BodyFailed => "body_failed",
+            Self::Explicit => "explicit",
+            Self::Dropped => "dropped",
+            Self::ParentCancelled => "parent_cancelled",
+        }
+    }
+
+    /// Whether this cause also cancels the scope body. An explicit cancel is an
+    /// early exit the body asked for or can observe; a failure is not.
+    pub(crate) const fn aborts_body(self) -> bool {
+        !matches!(self, Self::Explicit | Self::ParentCancelled)
+    }
+}
+
+macro_rules! display_as_str {
+    ($($t:ty),*) => {$(
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )*};
+}
+display_as_str!(GroupOutcome, ChildOutcome, CancelReason);
