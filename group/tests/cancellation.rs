@@ -1,0 +1,366 @@
+//! Fail-fast cancellation, grace periods, explicit and per-child cancel, the
+//! scope body's membership of the group, and drops, on tokio's paused clock.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use cohort::{BODY_NAME, CancelReason, ChildOutcome, FailureKind, Group, SpawnErrorKind};
+use support::{ValueError, connection_error, forever};
+use tokio::sync::oneshot;
+use tokio::time::{Instant, sleep};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[tokio::test(start_paused = true)]
+async fn first_failure_cancels_every_sibling() {
+    let group = Group::new("fan-out");
+    let siblings: Vec<_> = (0..3)
+        .map(|i| group.spawn(format!("sibling-{i}"), forever::<(), std::io::Error>()))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    group
+        .spawn("failing", async {
+            sleep(ms(10)).await;
+            Err::<(), _>(ValueError("boom".into()))
+        })
+        .unwrap();
+    let started = Instant::now();
+    let eg = group.join().await.unwrap_err();
+    assert_eq!(started.elapsed(), ms(10));
+    assert_eq!(eg.len(), 1, "cancelled siblings are not failures");
+    for sibling in &siblings {
+        assert!(sibling.token().is_cancelled());
+        assert_eq!(sibling.outcome(), Some(ChildOutcome::Cancelled));
+    }
+}
+
+/// With a grace period, children watching their token see the cancellation
+/// and can stop on their own.
+#[tokio::test(start_paused = true)]
+async fn children_watching_their_token_see_the_cancellation() {
+    let saw_cancel = Arc::new(AtomicUsize::new(0));
+    let group = Group::builder("fan-out").grace_period(ms(100)).build().unwrap();
+    for i in 0..3 {
+        let saw = saw_cancel.clone();
+        group
+            .spawn_with(format!("watcher-{i}"), |token| async move {
+                token.cancelled().await;
+                saw.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, std::io::Error>(())
+            })
+            .unwrap();
+    }
+    group
+        .spawn("failing", async {
+            sleep(ms(10)).await;
+            Err::<(), _>(ValueError("boom".into()))
+        })
+        .unwrap();
+    let started = Instant::now();
+    group.join().await.unwrap_err();
+    assert_eq!(saw_cancel.load(Ordering::SeqCst), 3);
+    assert_eq!(started.elapsed(), ms(10), "they stopped at once, not at the end of the grace period");
+}
+
+/// With no grace period a cancelled child that ignores its token (the guide's
+/// "CancelledError swallowed") is still stopped, at its next `.await`.
+#[tokio::test(start_paused = true)]
+async fn without_grace_a_stubborn_child_stops_at_its_next_await() {
+    let group = Group::new("stubborn");
+    let stubborn = group
+        .spawn("ignores-token", async {
+            sleep(ms(10_000)).await;
+            Ok::<_, std::io::Error>(())
+        })
+        .unwrap();
+    group
+        .spawn("failing", async {
+            sleep(ms(10)).await;
+            Err::<(), _>(ValueError("boom".into()))
+        })
+        .unwrap();
+    let started = Instant::now();
+    group.join().await.unwrap_err();
+    assert_eq!(started.elapsed(), ms(10));
+    assert_eq!(stubborn.outcome(), Some(ChildOutcome::Cancelled));
+}
+
+/// A grace period lets a cancelled child finish its cleanup, and the group
+/// waits for it; a child that overruns the grace period is aborted at its end.
+#[tokio::test(start_paused = true)]
+async fn grace_period_lets_cleanup_finish_and_bounds_it() {
+    let cleaned = Arc::new(AtomicBool::new(false));
+    let group = Group::builder("graceful").grace_period(ms(300)).build().unwrap();
+    let polite = {
+        let cleaned = cleaned.clone();
+        group
+            .spawn_with("polite", |token| async move {
+                token.cancelled().await;
+                sleep(ms(100)).await; // flush buffers
+                cleaned.store(true, Ordering::SeqCst);
+                Ok::<_, std::io::Error>("flushed")
+            })
+            .unwrap()
+    };
+    let stubborn = group
+        .spawn("stubborn", async {
+            sleep(ms(10_000)).await;
+            Ok::<_, std::io::Error>("never")
+        })
+        .unwrap();
+    group
+        .spawn("failing", async {
+            sleep(ms(10)).await;
+            Err::<&str, _>(ValueError("boom".into()))
+        })
+        .unwrap();
+    let started = Instant::now();
+    group.join().await.unwrap_err();
+    assert_eq!(started.elapsed(), ms(10 + 300), "the join waits out the grace period");
+    assert!(cleaned.load(Ordering::SeqCst));
+    // A child that completes within its grace period keeps its result.
+    assert_eq!(polite.outcome(), Some(ChildOutcome::Ok));
+    assert_eq!(polite.into_output(), Some("flushed"));
+    assert_eq!(stubborn.outcome(), Some(ChildOutcome::Cancelled));
+}
+
+/// A child cancelled before it first ran never starts, as in asyncio.
+#[tokio::test(start_paused = true)]
+async fn a_child_cancelled_before_it_starts_never_runs() {
+    let ran = Arc::new(AtomicBool::new(false));
+    let group = Group::builder("early").grace_period(ms(50)).build().unwrap();
+    // On the current-thread runtime nothing runs until `join` yields; the
+    // first child fails on its first poll, before the second is polled.
+    group
+        .spawn("failing", async { Err::<(), _>(ValueError("boom".into())) })
+        .unwrap();
+    let late = {
+        let ran = ran.clone();
+        group
+            .spawn("late", async move {
+                ran.store(true, Ordering::SeqCst);
+                Ok::<_, std::io::Error>(())
+            })
+            .unwrap()
+    };
+    let started = Instant::now();
+    group.join().await.unwrap_err();
+    assert!(!ran.load(Ordering::SeqCst));
+    assert_eq!(late.outcome(), Some(ChildOutcome::Cancelled));
+    assert_eq!(started.elapsed(), Duration::ZERO, "no grace period for a child that never started");
+}
+
+#[tokio::test(start_paused = true)]
+async fn explicit_cancel_is_an_early_exit_not_an_error() {
+    let group = Group::new("search");
+    let handles: Vec<_> = (0..3)
+        .map(|i| group.spawn(format!("replica-{i}"), forever::<(), std::io::Error>()))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let g = group.handle();
+    tokio::spawn(async move {
+        sleep(ms(25)).await;
+        g.cancel();
+    });
+    let started = Instant::now();
+    assert!(group.join().await.is_ok());
+    assert_eq!(started.elapsed(), ms(25));
+    assert!(handles.iter().all(|h| h.outcome() == Some(ChildOutcome::Cancelled)));
+}
+
+/// Cancelling one child through its handle is not a group failure.
+#[tokio::test(start_paused = true)]
+async fn cancelling_one_child_leaves_the_group_running() {
+    let group = Group::new("mixed");
+    let doomed = group.spawn("doomed", forever::<u32, std::io::Error>()).unwrap();
+    let sibling = group
+        .spawn("sibling", async {
+            sleep(ms(50)).await;
+            Ok::<_, std::io::Error>(7)
+        })
+        .unwrap();
+    doomed.cancel();
+    let started = Instant::now();
+    group.join().await.expect("a cancelled child is not a failure");
+    assert_eq!(started.elapsed(), ms(50), "the sibling ran to completion");
+    assert_eq!(doomed.outcome(), Some(ChildOutcome::Cancelled));
+    assert_eq!(sibling.into_output(), Some(7));
+}
+
+/// In the scope form a child's failure cancels the body as well.
+#[tokio::test(start_paused = true)]
+async fn a_child_failure_cancels_the_scope_body() {
+    let (body_alive_tx, body_alive_rx) = oneshot::channel::<()>();
+    let eg = Group::new("scoped")
+        .scope(|g| async move {
+            let _alive = body_alive_tx;
+            g.spawn("failing", async {
+                sleep(ms(10)).await;
+                Err::<(), _>(connection_error("refused"))
+            })?;
+            sleep(ms(10_000)).await; // the body's own long work
+            Ok::<_, cohort::SpawnError>(())
+        })
+        .await
+        .unwrap_err();
+    assert!(body_alive_rx.await.is_err(), "the body was dropped");
+    assert_eq!(eg.len(), 1);
+}
+
+/// A failing body is a failure of the group: it cancels the children and is
+/// reported under the body's name, after the children's failures.
+#[tokio::test(start_paused = true)]
+async fn a_failing_body_is_a_leaf_and_cancels_children() {
+    let started = Instant::now();
+    let child_outcome = Arc::new(std::sync::Mutex::new(None));
+    let outcome = child_outcome.clone();
+    let eg = Group::new("scoped")
+        .scope(|g| async move {
+            let child = g.spawn("worker", forever::<(), std::io::Error>()).unwrap();
+            sleep(ms(30)).await;
+            *outcome.lock().unwrap() = Some(child);
+            Err::<(), _>(ValueError("bad input".into()))
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(started.elapsed(), ms(30));
+    assert_eq!(eg.len(), 1);
+    let body = &eg.failures()[0];
+    assert_eq!(body.child_name(), BODY_NAME);
+    assert_eq!(body.child_index(), None);
+    assert_eq!(body.downcast_ref::<ValueError>().unwrap().0, "bad input");
+    let child = child_outcome.lock().unwrap().take().unwrap();
+    assert_eq!(child.outcome(), Some(ChildOutcome::Cancelled));
+}
+
+/// Explicit cancel stops the children but not the scope body, which sees it.
+#[tokio::test(start_paused = true)]
+async fn explicit_cancel_lets_the_body_finish() {
+    let value = Group::new("first-wins")
+        .scope(|g| async move {
+            let handles: Vec<_> = (0..3)
+                .map(|i| g.spawn(format!("try-{i}"), forever::<(), std::io::Error>()))
+                .collect::<Result<_, _>>()?;
+            g.cancel();
+            g.cancelled().await;
+            let refused = g.spawn("too-late", async { Ok::<_, std::io::Error>(()) }).unwrap_err();
+            assert!(matches!(refused.kind(), SpawnErrorKind::Closing(CancelReason::Explicit)));
+            Ok::<_, cohort::SpawnError>(handles.len())
+        })
+        .await
+        .expect("cancel is not an error");
+    assert_eq!(value, 3);
+}
+
+/// Dropping a group that was never joined cancels its children.
+#[tokio::test(start_paused = true)]
+async fn dropping_an_unjoined_group_cancels_its_children() {
+    let (alive_tx, alive_rx) = oneshot::channel::<()>();
+    let group = Group::new("abandoned");
+    let handle = group
+        .spawn("worker", async move {
+            let _alive = alive_tx;
+            forever::<(), std::io::Error>().await
+        })
+        .unwrap();
+    drop(group);
+    assert!(alive_rx.await.is_err());
+    assert_eq!(handle.outcome(), Some(ChildOutcome::Cancelled));
+}
+
+/// Tokens are hierarchical: cancelling an outer group reaches the children of
+/// a group nested in one of its children at once, during the outer child's
+/// grace period, so the inner children can clean up inside it.
+#[tokio::test(start_paused = true)]
+async fn nested_group_tokens_descend_from_the_child_token() {
+    let inner_saw_cancel_at = Arc::new(std::sync::Mutex::new(None));
+    let saw = inner_saw_cancel_at.clone();
+    let outer = Group::builder("outer").grace_period(ms(1_000)).build().unwrap();
+    let started = Instant::now();
+    let nested = outer
+        .spawn("nested", async move {
+            let inner = Group::builder("inner").grace_period(ms(1_000)).build().unwrap();
+            inner.spawn_with("inner-child", move |token| async move {
+                token.cancelled().await;
+                *saw.lock().unwrap() = Some(Instant::now());
+                Ok::<_, std::io::Error>(())
+            })
+            .unwrap();
+            inner.join().await.map_err(|eg| std::io::Error::other(eg.to_string()))
+        })
+        .unwrap();
+    outer
+        .spawn("failing", async {
+            sleep(ms(40)).await;
+            Err::<(), _>(ValueError("boom".into()))
+        })
+        .unwrap();
+    outer.join().await.unwrap_err();
+    let saw_at = inner_saw_cancel_at.lock().unwrap().expect("inner child saw the cancellation");
+    assert_eq!(saw_at - started, ms(40));
+    assert_eq!(started.elapsed(), ms(40), "the inner group wound down within the grace period");
+    assert_eq!(nested.outcome(), Some(ChildOutcome::Ok));
+}
+
+/// A panic is a leaf of its own kind carrying the payload's message.
+#[tokio::test(start_paused = true)]
+async fn a_panic_is_a_leaf_and_cancels_siblings() {
+    let group = Group::new("panicky");
+    let sibling = group.spawn("sibling", forever::<(), std::io::Error>()).unwrap();
+    group
+        .spawn("panics", async {
+            sleep(ms(5)).await;
+            if true {
+                panic!("fraud model returned NaN score");
+            }
+            Ok::<(), std::io::Error>(())
+        })
+        .unwrap();
+    let eg = group.join().await.unwrap_err();
+    let failure = &eg.failures()[0];
+    assert!(failure.is_panic());
+    assert_eq!(failure.error_type(), cohort::PANIC_ERROR_TYPE);
+    let FailureKind::Panic { message } = failure.kind() else { panic!() };
+    assert_eq!(message, "fraud model returned NaN score");
+    assert_eq!(sibling.outcome(), Some(ChildOutcome::Cancelled));
+}
+
+/// With `resume_panics`, the first panic is re-raised from `join` after every
+/// child has stopped, with its original payload.
+#[tokio::test(start_paused = true)]
+async fn resume_panics_reraises_after_cleanup() {
+    let cleaned = Arc::new(AtomicBool::new(false));
+    let seen = cleaned.clone();
+    let joined = tokio::spawn(async move {
+        let group = Group::builder("strict")
+            .grace_period(ms(100))
+            .resume_panics(true)
+            .build()
+            .unwrap();
+        group
+            .spawn_with("cleanup", move |token| async move {
+                token.cancelled().await;
+                sleep(ms(50)).await;
+                cleaned.store(true, Ordering::SeqCst);
+                Ok::<_, std::io::Error>(())
+            })
+            .unwrap();
+        group
+            .spawn("panics", async {
+                std::panic::panic_any(42u32);
+                #[allow(unreachable_code)]
+                Ok::<(), std::io::Error>(())
+            })
+            .unwrap();
+        group.join().await
+    })
+    .await;
+    let payload = joined.unwrap_err().into_panic();
+    assert_eq!(payload.downcast_ref::<u32>(), Some(&42));
+    assert!(seen.load(Ordering::SeqCst), "the sibling finished its cleanup before the panic resumed");
+}
