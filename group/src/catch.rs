@@ -41,6 +41,17 @@ impl ErrorGroup {
     pub fn catch<E: Error + 'static>(self, handler: impl FnOnce(ErrorGroup)) -> Catch {
         Catch { rest: Some(self) }.catch::<E>(handler)
     }
+
+    /// Starts an `except*` chain with a handler for the panic leaves.
+    pub fn catch_panics(self, handler: impl FnOnce(ErrorGroup)) -> Catch {
+        Catch { rest: Some(self) }.catch_panics(handler)
+    }
+
+    /// Starts an `except*` chain with a handler for the leaves matching
+    /// `predicate`.
+    pub fn catch_if(self, predicate: impl FnMut(&Failure) -> bool, handler: impl FnOnce(ErrorGroup)) -> Catch {
+        Catch { rest: Some(self) }.catch_if(predicate, handler)
+    }
 }
 
 impl Catch {

@@ -1,0 +1,242 @@
+//! ErrorGroup: the tree, its rendering, downcasting, and the except* analogues
+//! (split, subgroup, the catch chain), with a property test over random trees.
+
+mod support;
+
+use std::error::Error;
+use std::fmt;
+
+use cohort::{ErrorGroup, Failure, FailureKind};
+use proptest::prelude::*;
+use support::ValueError;
+
+/// An error with a source, to check that rendering walks `source()`.
+#[derive(Debug)]
+struct QueryFailed {
+    source: std::io::Error,
+}
+
+impl fmt::Display for QueryFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("query failed")
+    }
+}
+
+impl Error for QueryFailed {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+fn sample() -> ErrorGroup {
+    let inner = ErrorGroup::new(
+        "eu-shards",
+        vec![
+            Failure::error("eu-1", Some(0), ValueError("bad row".into())),
+            Failure::error("eu-2", Some(2), std::io::Error::other("eu-2 down")),
+        ],
+    )
+    .unwrap();
+    ErrorGroup::new(
+        "aggregate",
+        vec![
+            Failure::error(
+                "billing",
+                Some(1),
+                QueryFailed {
+                    source: std::io::Error::other("pool exhausted"),
+                },
+            ),
+            Failure::panic("fraud", Some(3), "NaN score"),
+            Failure::group("eu", Some(4), inner),
+        ],
+    )
+    .unwrap()
+}
+
+#[test]
+fn display_renders_the_whole_tree_with_source_chains() {
+    let expected = r#"group "aggregate" failed with 3 errors:
+  [1] billing: error_group::QueryFailed: query failed
+      caused by: pool exhausted
+  [3] fraud: panicked: NaN score
+  [4] eu: group "eu-shards" failed with 2 errors:
+    [0] eu-1: error_group::support::ValueError: bad row
+    [2] eu-2: std::io::error::Error: eu-2 down"#;
+    assert_eq!(sample().to_string(), expected);
+    // As a `dyn Error` it reports no source: the tree is in the message.
+    assert!(sample().source().is_none());
+}
+
+#[test]
+fn leaves_walk_the_tree_depth_first_with_paths() {
+    let group = sample();
+    let leaves = group.leaves();
+    let summary: Vec<_> = leaves
+        .iter()
+        .map(|l| (l.path_string(), l.depth(), l.group.name(), l.failure.child_name(), l.failure.error_type()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("0".into(), 1, "aggregate", "billing", "error_group::QueryFailed"),
+            ("1".into(), 1, "aggregate", "fraud", "panic"),
+            ("2.0".into(), 2, "eu-shards", "eu-1", "error_group::support::ValueError"),
+            ("2.1".into(), 2, "eu-shards", "eu-2", "std::io::error::Error"),
+        ]
+    );
+    assert_eq!(group.failures()[2].error_type(), cohort::GROUP_ERROR_TYPE);
+}
+
+/// A leaf holds the child's own value: downcast it by reference, or take the
+/// box and downcast to own it, with no copy and no wrapper in between.
+#[test]
+fn leaves_hold_the_original_error_value() {
+    let group = sample();
+    let values: Vec<&ValueError> = group.errors::<ValueError>().collect();
+    assert_eq!(values, [&ValueError("bad row".into())]);
+
+    let billing = group.into_failures().into_iter().next().unwrap();
+    let FailureKind::Error { type_name, error } = billing.into_kind() else {
+        panic!("billing is an error leaf");
+    };
+    assert!(type_name.ends_with("QueryFailed"));
+    let owned: Box<QueryFailed> = error.downcast().expect("the concrete type, unwrapped");
+    assert_eq!(owned.source.to_string(), "pool exhausted");
+}
+
+#[test]
+fn an_empty_group_cannot_be_built() {
+    assert!(ErrorGroup::new("empty", Vec::new()).is_none());
+}
+
+#[test]
+fn split_by_type_preserves_nesting_and_order_and_drops_empty_groups() {
+    let (io, rest) = sample().split::<std::io::Error>();
+    let io = io.unwrap();
+    // Only eu-2 is an io::Error (billing's io error is its *source*, not the leaf).
+    assert_eq!(
+        io.to_string(),
+        r#"group "aggregate" failed with 1 error:
+  [4] eu: group "eu-shards" failed with 1 error:
+    [2] eu-2: std::io::error::Error: eu-2 down"#
+    );
+    let rest = rest.unwrap();
+    let names: Vec<_> = rest.leaves().iter().map(|l| l.failure.child_name().to_owned()).collect();
+    assert_eq!(names, ["billing", "fraud", "eu-1"]);
+    assert_eq!(rest.leaves()[2].path_string(), "2.0");
+
+    // A type that matches nothing leaves everything on the rest side.
+    let (none, all) = sample().split::<fmt::Error>();
+    assert!(none.is_none());
+    assert_eq!(all.unwrap().leaves().len(), 4);
+}
+
+#[test]
+fn subgroup_and_predicates() {
+    let values = sample().subgroup::<ValueError>().unwrap();
+    assert_eq!(values.leaves().len(), 1);
+    assert_eq!(values.leaves()[0].path_string(), "0.0", "the nested group is kept, re-indexed");
+
+    let panics = sample().subgroup_by(Failure::is_panic).unwrap();
+    assert_eq!(panics.leaves()[0].failure.child_name(), "fraud");
+
+    let (deep, shallow) = sample().split_by(|leaf| leaf.child_name().starts_with("eu"));
+    assert_eq!(deep.unwrap().len(), 1);
+    assert_eq!(shallow.unwrap().len(), 2);
+    assert!(sample().subgroup::<fmt::Error>().is_none());
+}
+
+#[test]
+fn catch_runs_each_handler_once_with_its_matches_and_returns_the_rest() {
+    let mut calls = Vec::new();
+    let rest = sample()
+        .catch::<std::io::Error>(|g| calls.push(("io", g.leaves().len())))
+        .catch::<ValueError>(|g| calls.push(("value", g.leaves().len())))
+        .catch::<fmt::Error>(|g| calls.push(("fmt", g.leaves().len())))
+        .rest()
+        .unwrap_err();
+    assert_eq!(calls, [("io", 1), ("value", 1)], "a handler with no match does not run");
+    let left: Vec<_> = rest.leaves().iter().map(|l| l.failure.child_name().to_owned()).collect();
+    assert_eq!(left, ["billing", "fraud"]);
+
+    let mut panics = 0;
+    let rest = rest
+        .catch_panics(|g| panics = g.leaves().len())
+        .catch_if(|leaf| leaf.child_name() == "billing", |_| {})
+        .rest();
+    assert_eq!(panics, 1);
+    assert!(rest.is_ok(), "every leaf handled");
+}
+
+/// A random tree of three kinds of leaves.
+#[derive(Debug, Clone)]
+enum Node {
+    Value,
+    Io,
+    Panic,
+    Group(Vec<Node>),
+}
+
+fn arb_node() -> impl Strategy<Value = Node> {
+    let leaf = prop_oneof![Just(Node::Value), Just(Node::Io), Just(Node::Panic)];
+    leaf.prop_recursive(4, 40, 5, |inner| prop::collection::vec(inner, 1..5).prop_map(Node::Group))
+}
+
+/// Builds the tree; leaves are named in tree order (`v0`, `io1`, `p2`, ...)
+/// so names are unique and their order checkable.
+fn build(name: &str, nodes: &[Node], next: &mut usize) -> Option<ErrorGroup> {
+    let mut failures = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let id = *next;
+        *next += 1;
+        failures.push(match node {
+            Node::Value => Failure::error(format!("v{id}"), Some(i), ValueError(id.to_string())),
+            Node::Io => Failure::error(format!("io{id}"), Some(i), std::io::Error::other(id.to_string())),
+            Node::Panic => Failure::panic(format!("p{id}"), Some(i), id.to_string()),
+            Node::Group(children) => Failure::group(format!("g{id}"), Some(i), build(&format!("{name}.{i}"), children, next)?),
+        });
+    }
+    ErrorGroup::new(name, failures)
+}
+
+fn leaf_names(group: &Option<ErrorGroup>) -> Vec<String> {
+    group
+        .as_ref()
+        .map(|g| g.leaves().iter().map(|l| l.failure.child_name().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+fn has_empty_group(group: &ErrorGroup) -> bool {
+    group.is_empty()
+        || group.failures().iter().any(|f| match f.kind() {
+            FailureKind::Group(inner) => has_empty_group(inner),
+            _ => false,
+        })
+}
+
+proptest! {
+    /// Splitting loses and duplicates nothing: the two sides partition the
+    /// leaves, each side keeps tree order, no side has an empty group, and
+    /// every leaf keeps the name of the group that held it.
+    #[test]
+    fn split_partitions_the_leaves(nodes in prop::collection::vec(arb_node(), 1..6)) {
+        let group = build("root", &nodes, &mut 0).unwrap();
+        let all = leaf_names(&Some(build("root", &nodes, &mut 0).unwrap()));
+        let holders: Vec<_> = group.leaves().iter().map(|l| (l.failure.child_name().to_owned(), l.group.name().to_owned())).collect();
+
+        let (values, rest) = group.split::<ValueError>();
+        let (matched, unmatched) = (leaf_names(&values), leaf_names(&rest));
+        prop_assert!(matched.iter().all(|n| n.starts_with('v')));
+        prop_assert!(unmatched.iter().all(|n| !n.starts_with('v')));
+        prop_assert_eq!(matched.clone(), all.iter().filter(|n| n.starts_with('v')).cloned().collect::<Vec<_>>());
+        prop_assert_eq!(unmatched, all.iter().filter(|n| !n.starts_with('v')).cloned().collect::<Vec<_>>());
+        for side in [&values, &rest].into_iter().flatten() {
+            prop_assert!(!has_empty_group(side));
+            for leaf in side.leaves() {
+                let holder = holders.iter().find(|(n, _)| n == leaf.failure.child_name()).map(|(_, g)| g.as_str());
+                prop_assert_eq!(Some(leaf.group.name()), holder);
+            }
+        }
+    }
+}
