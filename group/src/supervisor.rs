@@ -160,12 +160,14 @@ impl Supervisor {
     /// failures as an [`ErrorGroup`], in spawn order (the body last). Resumes
     /// the first panic instead when the group was built to.
     pub(crate) fn finish(&self) -> Result<(), ErrorGroup> {
-        if self.token.is_cancelled() && self.state().cancel.is_none() {
-            // Our token descends from an enclosing child's: it was cancelled.
-            self.cancel(CancelReason::ParentCancelled, None);
-        }
         let (mut failures, counts, cancel, panic) = {
             let mut state = self.state();
+            if state.cancel.is_none() && self.token.is_cancelled() {
+                // Nobody here cancelled the token: it descends from the token
+                // of an enclosing child, which was cancelled.
+                state.cancel = Some(CancelReason::ParentCancelled);
+                telemetry::cancel_requested(&self.span, &self.name, CancelReason::ParentCancelled, None);
+            }
             let counts = Counts {
                 spawned: state.spawned,
                 succeeded: state.succeeded,
