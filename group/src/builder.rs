@@ -100,7 +100,9 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::ZeroDuration { option, hint } => write!(f, "{option} must be greater than zero; {hint}"),
+            Self::ZeroDuration { option, hint } => {
+                write!(f, "{option} must be greater than zero; {hint}")
+            }
         }
     }
 }

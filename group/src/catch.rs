@@ -49,7 +49,11 @@ impl ErrorGroup {
 
     /// Starts an `except*` chain with a handler for the leaves matching
     /// `predicate`.
-    pub fn catch_if(self, predicate: impl FnMut(&Failure) -> bool, handler: impl FnOnce(ErrorGroup)) -> Catch {
+    pub fn catch_if(
+        self,
+        predicate: impl FnMut(&Failure) -> bool,
+        handler: impl FnOnce(ErrorGroup),
+    ) -> Catch {
         Catch { rest: Some(self) }.catch_if(predicate, handler)
     }
 }
@@ -68,7 +72,11 @@ impl Catch {
 
     /// Runs `handler` with the sub-group of remaining leaves matching
     /// `predicate`, if there are any.
-    pub fn catch_if(self, predicate: impl FnMut(&Failure) -> bool, handler: impl FnOnce(ErrorGroup)) -> Self {
+    pub fn catch_if(
+        self,
+        predicate: impl FnMut(&Failure) -> bool,
+        handler: impl FnOnce(ErrorGroup),
+    ) -> Self {
         let Some(group) = self.rest else { return self };
         let (matching, rest) = group.split_by(predicate);
         if let Some(matching) = matching {

@@ -216,11 +216,16 @@ impl<T> Settle<T> {
             Ending::Ok(value) => (ChildOutcome::Ok, Some(value), None),
             Ending::Cancelled => (ChildOutcome::Cancelled, None, None),
             Ending::Error(type_name, error) => {
-                let failure = Failure::from_boxed(self.name.clone(), Some(self.index), type_name, error);
+                let failure =
+                    Failure::from_boxed(self.name.clone(), Some(self.index), type_name, error);
                 (ChildOutcome::Error, None, Some((failure, None)))
             }
             Ending::Panic(payload) => {
-                let failure = Failure::panic(self.name.clone(), Some(self.index), crate::panic::message(&*payload));
+                let failure = Failure::panic(
+                    self.name.clone(),
+                    Some(self.index),
+                    crate::panic::message(&*payload),
+                );
                 (ChildOutcome::Panic, None, Some((failure, Some(payload))))
             }
         };

@@ -18,6 +18,9 @@ pub(crate) fn parent_token() -> Option<CancellationToken> {
 }
 
 /// Runs `fut` with `token` as the ambient token.
-pub(crate) fn with_token<F: Future>(token: CancellationToken, fut: F) -> impl Future<Output = F::Output> {
+pub(crate) fn with_token<F: Future>(
+    token: CancellationToken,
+    fut: F,
+) -> impl Future<Output = F::Output> {
     CURRENT.scope(token, fut)
 }

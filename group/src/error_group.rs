@@ -186,11 +186,20 @@ impl Failure {
         index: Option<usize>,
         error: E,
     ) -> Self {
-        Self::from_boxed(child.into(), index, std::any::type_name::<E>(), Box::new(error))
+        Self::from_boxed(
+            child.into(),
+            index,
+            std::any::type_name::<E>(),
+            Box::new(error),
+        )
     }
 
     /// A leaf for a child that panicked with `message`.
-    pub fn panic(child: impl Into<Arc<str>>, index: Option<usize>, message: impl Into<String>) -> Self {
+    pub fn panic(
+        child: impl Into<Arc<str>>,
+        index: Option<usize>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             child: child.into(),
             index,

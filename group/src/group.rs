@@ -65,7 +65,9 @@ pub struct GroupHandle {
 
 impl std::fmt::Debug for Supervisor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Group").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Group")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -99,7 +101,11 @@ impl Group {
     }
 
     /// Spawns a child. See [`GroupHandle::spawn`].
-    pub fn spawn<F, T, E>(&self, name: impl Into<Arc<str>>, fut: F) -> Result<ChildHandle<T>, SpawnError>
+    pub fn spawn<F, T, E>(
+        &self,
+        name: impl Into<Arc<str>>,
+        fut: F,
+    ) -> Result<ChildHandle<T>, SpawnError>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
@@ -239,7 +245,11 @@ impl GroupHandle {
     /// Refuses, without ever polling `fut`, when the group is closing (a child
     /// failed, it was cancelled) or finished, or when called outside a tokio
     /// runtime.
-    pub fn spawn<F, T, E>(&self, name: impl Into<Arc<str>>, fut: F) -> Result<ChildHandle<T>, SpawnError>
+    pub fn spawn<F, T, E>(
+        &self,
+        name: impl Into<Arc<str>>,
+        fut: F,
+    ) -> Result<ChildHandle<T>, SpawnError>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
@@ -267,12 +277,15 @@ impl GroupHandle {
     {
         let name = name.into();
         let refuse = |kind| SpawnError::new(&self.sup.name, name.clone(), kind);
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| refuse(SpawnErrorKind::NoRuntime))?;
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| refuse(SpawnErrorKind::NoRuntime))?;
         let (index, tracked) = self.sup.admit().map_err(refuse)?;
         let token = self.sup.token.child_token();
         let fut = make(token.clone());
-        let (task, handle) = child::prepare(self.sup.clone(), name.clone(), index, token, fut, tracked);
-        spawn_on(&runtime, &self.sup.name, &name, task).map_err(|e| refuse(SpawnErrorKind::Runtime(e)))?;
+        let (task, handle) =
+            child::prepare(self.sup.clone(), name.clone(), index, token, fut, tracked);
+        spawn_on(&runtime, &self.sup.name, &name, task)
+            .map_err(|e| refuse(SpawnErrorKind::Runtime(e)))?;
         Ok(handle)
     }
 
@@ -301,14 +314,22 @@ impl GroupHandle {
 
 /// Spawns a child's task; under `tokio_unstable`, named `group/child` so
 /// tokio-console shows which group a task belongs to.
-fn spawn_on<F>(runtime: &tokio::runtime::Handle, group: &str, child: &str, task: F) -> std::io::Result<()>
+fn spawn_on<F>(
+    runtime: &tokio::runtime::Handle,
+    group: &str,
+    child: &str,
+    task: F,
+) -> std::io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
     #[cfg(tokio_unstable)]
     {
         let name = format!("{group}/{child}");
-        tokio::task::Builder::new().name(&name).spawn_on(task, runtime).map(drop)
+        tokio::task::Builder::new()
+            .name(&name)
+            .spawn_on(task, runtime)
+            .map(drop)
     }
     #[cfg(not(tokio_unstable))]
     {

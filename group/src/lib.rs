@@ -51,7 +51,7 @@
 //! - **One failure cancels the group.** The first child to return `Err` or
 //!   panic cancels every other child (and the scope body) and the group stops
 //!   accepting children. A cancelled child watches its
-//!   [`CancellationToken`](tokio_util::sync::CancellationToken) (see
+//!   [`CancellationToken`] (see
 //!   [`GroupHandle::spawn_with`]) and is aborted after the group's grace
 //!   period, by default at its next `.await`.
 //! - **Errors arrive as a group.** Every failure, even a lone one, comes back
@@ -98,7 +98,9 @@ pub mod telemetry;
 pub use builder::{ConfigError, GroupBuilder};
 pub use catch::Catch;
 pub use child::ChildHandle;
-pub use error_group::{BoxError, ErrorGroup, Failure, FailureKind, GROUP_ERROR_TYPE, Leaf, PANIC_ERROR_TYPE};
+pub use error_group::{
+    BoxError, ErrorGroup, Failure, FailureKind, GROUP_ERROR_TYPE, Leaf, PANIC_ERROR_TYPE,
+};
 pub use group::{BODY_NAME, Group, GroupHandle};
 pub use outcome::{CancelReason, ChildOutcome, GroupOutcome};
 pub use spawn_error::{SpawnError, SpawnErrorKind};

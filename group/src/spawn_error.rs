@@ -57,7 +57,11 @@ impl SpawnError {
 
 impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot spawn child {:?} into group {:?}: ", &*self.child, &*self.group)?;
+        write!(
+            f,
+            "cannot spawn child {:?} into group {:?}: ",
+            &*self.child, &*self.group
+        )?;
         match &self.kind {
             SpawnErrorKind::Closing(reason) => write!(f, "the group is closing ({reason})"),
             SpawnErrorKind::Closed => f.write_str("the group has finished"),

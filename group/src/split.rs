@@ -17,7 +17,10 @@ impl ErrorGroup {
 
     /// Splits the tree by a predicate over leaves: `(matching, rest)`. The
     /// predicate sees leaves only (errors and panics), in tree order.
-    pub fn split_by(self, mut predicate: impl FnMut(&Failure) -> bool) -> (Option<Self>, Option<Self>) {
+    pub fn split_by(
+        self,
+        mut predicate: impl FnMut(&Failure) -> bool,
+    ) -> (Option<Self>, Option<Self>) {
         split_tree(self, &mut predicate)
     }
 
@@ -36,7 +39,10 @@ impl ErrorGroup {
 
 type Predicate<'a> = dyn FnMut(&Failure) -> bool + 'a;
 
-fn split_tree(group: ErrorGroup, predicate: &mut Predicate<'_>) -> (Option<ErrorGroup>, Option<ErrorGroup>) {
+fn split_tree(
+    group: ErrorGroup,
+    predicate: &mut Predicate<'_>,
+) -> (Option<ErrorGroup>, Option<ErrorGroup>) {
     let name = group.shared_name().clone();
     let mut matching = Vec::new();
     let mut rest = Vec::new();
@@ -59,5 +65,8 @@ fn split_tree(group: ErrorGroup, predicate: &mut Predicate<'_>) -> (Option<Error
             }
         }
     }
-    (ErrorGroup::new(name.clone(), matching), ErrorGroup::new(name, rest))
+    (
+        ErrorGroup::new(name.clone(), matching),
+        ErrorGroup::new(name, rest),
+    )
 }

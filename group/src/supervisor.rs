@@ -50,8 +50,14 @@ struct State {
 }
 
 impl Supervisor {
-    pub(crate) fn new(name: Arc<str>, span: Span, grace: Option<Duration>, resume_panics: bool) -> Self {
-        let token = crate::context::parent_token().map_or_else(CancellationToken::new, |p| p.child_token());
+    pub(crate) fn new(
+        name: Arc<str>,
+        span: Span,
+        grace: Option<Duration>,
+        resume_panics: bool,
+    ) -> Self {
+        let token =
+            crate::context::parent_token().map_or_else(CancellationToken::new, |p| p.child_token());
         Self {
             name,
             span,
@@ -87,7 +93,12 @@ impl Supervisor {
     }
 
     /// Records how a child ended; the first failure cancels the group.
-    pub(crate) fn settle(&self, outcome: ChildOutcome, failure: Option<(Failure, Option<Box<dyn Any + Send>>)>, span: &Span) {
+    pub(crate) fn settle(
+        &self,
+        outcome: ChildOutcome,
+        failure: Option<(Failure, Option<Box<dyn Any + Send>>)>,
+        span: &Span,
+    ) {
         let Some((failure, payload)) = failure else {
             telemetry::child_closed(span, outcome, None);
             let mut state = self.state();
@@ -108,7 +119,12 @@ impl Supervisor {
     }
 
     /// Records a failure of a child or of the scope body, and cancels the group.
-    pub(crate) fn fail(&self, failure: Failure, payload: Option<Box<dyn Any + Send>>, reason: CancelReason) {
+    pub(crate) fn fail(
+        &self,
+        failure: Failure,
+        payload: Option<Box<dyn Any + Send>>,
+        reason: CancelReason,
+    ) {
         let child = failure.child_name().to_owned();
         let index = failure.child_index();
         {
@@ -166,7 +182,12 @@ impl Supervisor {
                 // Nobody here cancelled the token: it descends from the token
                 // of an enclosing child, which was cancelled.
                 state.cancel = Some(CancelReason::ParentCancelled);
-                telemetry::cancel_requested(&self.span, &self.name, CancelReason::ParentCancelled, None);
+                telemetry::cancel_requested(
+                    &self.span,
+                    &self.name,
+                    CancelReason::ParentCancelled,
+                    None,
+                );
             }
             let counts = Counts {
                 spawned: state.spawned,
@@ -174,7 +195,12 @@ impl Supervisor {
                 failed: state.failures.len(),
                 cancelled: state.cancelled,
             };
-            (std::mem::take(&mut state.failures), counts, state.cancel, state.panic.take())
+            (
+                std::mem::take(&mut state.failures),
+                counts,
+                state.cancel,
+                state.panic.take(),
+            )
         };
         let outcome = match (failures.is_empty(), cancel) {
             (false, _) => GroupOutcome::Failed,

@@ -83,7 +83,12 @@ pub(crate) fn child_closed(span: &Span, outcome: ChildOutcome, error_type: Optio
     }
 }
 
-pub(crate) fn cancel_requested(span: &Span, group: &str, reason: CancelReason, trigger: Option<(&str, Option<usize>)>) {
+pub(crate) fn cancel_requested(
+    span: &Span,
+    group: &str,
+    reason: CancelReason,
+    trigger: Option<(&str, Option<usize>)>,
+) {
     tracing::event!(
         name: "cohort.group.cancel_requested",
         target: "cohort",

@@ -44,7 +44,10 @@ async fn first_failure_cancels_every_sibling() {
 #[tokio::test(start_paused = true)]
 async fn children_watching_their_token_see_the_cancellation() {
     let saw_cancel = Arc::new(AtomicUsize::new(0));
-    let group = Group::builder("fan-out").grace_period(ms(100)).build().unwrap();
+    let group = Group::builder("fan-out")
+        .grace_period(ms(100))
+        .build()
+        .unwrap();
     for i in 0..3 {
         let saw = saw_cancel.clone();
         group
@@ -64,7 +67,11 @@ async fn children_watching_their_token_see_the_cancellation() {
     let started = Instant::now();
     group.join().await.unwrap_err();
     assert_eq!(saw_cancel.load(Ordering::SeqCst), 3);
-    assert_eq!(started.elapsed(), ms(10), "they stopped at once, not at the end of the grace period");
+    assert_eq!(
+        started.elapsed(),
+        ms(10),
+        "they stopped at once, not at the end of the grace period"
+    );
 }
 
 /// With no grace period a cancelled child that ignores its token (the guide's
@@ -95,7 +102,10 @@ async fn without_grace_a_stubborn_child_stops_at_its_next_await() {
 #[tokio::test(start_paused = true)]
 async fn grace_period_lets_cleanup_finish_and_bounds_it() {
     let cleaned = Arc::new(AtomicBool::new(false));
-    let group = Group::builder("graceful").grace_period(ms(300)).build().unwrap();
+    let group = Group::builder("graceful")
+        .grace_period(ms(300))
+        .build()
+        .unwrap();
     let polite = {
         let cleaned = cleaned.clone();
         group
@@ -121,7 +131,11 @@ async fn grace_period_lets_cleanup_finish_and_bounds_it() {
         .unwrap();
     let started = Instant::now();
     group.join().await.unwrap_err();
-    assert_eq!(started.elapsed(), ms(10 + 300), "the join waits out the grace period");
+    assert_eq!(
+        started.elapsed(),
+        ms(10 + 300),
+        "the join waits out the grace period"
+    );
     assert!(cleaned.load(Ordering::SeqCst));
     // A child that completes within its grace period keeps its result.
     assert_eq!(polite.outcome(), Some(ChildOutcome::Ok));
@@ -133,7 +147,10 @@ async fn grace_period_lets_cleanup_finish_and_bounds_it() {
 #[tokio::test(start_paused = true)]
 async fn a_child_cancelled_before_it_starts_never_runs() {
     let ran = Arc::new(AtomicBool::new(false));
-    let group = Group::builder("early").grace_period(ms(50)).build().unwrap();
+    let group = Group::builder("early")
+        .grace_period(ms(50))
+        .build()
+        .unwrap();
     // On the current-thread runtime nothing runs until `join` yields; the
     // first child fails on its first poll, before the second is polled.
     group
@@ -152,7 +169,11 @@ async fn a_child_cancelled_before_it_starts_never_runs() {
     group.join().await.unwrap_err();
     assert!(!ran.load(Ordering::SeqCst));
     assert_eq!(late.outcome(), Some(ChildOutcome::Cancelled));
-    assert_eq!(started.elapsed(), Duration::ZERO, "no grace period for a child that never started");
+    assert_eq!(
+        started.elapsed(),
+        Duration::ZERO,
+        "no grace period for a child that never started"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -170,14 +191,20 @@ async fn explicit_cancel_is_an_early_exit_not_an_error() {
     let started = Instant::now();
     assert!(group.join().await.is_ok());
     assert_eq!(started.elapsed(), ms(25));
-    assert!(handles.iter().all(|h| h.outcome() == Some(ChildOutcome::Cancelled)));
+    assert!(
+        handles
+            .iter()
+            .all(|h| h.outcome() == Some(ChildOutcome::Cancelled))
+    );
 }
 
 /// Cancelling one child through its handle is not a group failure.
 #[tokio::test(start_paused = true)]
 async fn cancelling_one_child_leaves_the_group_running() {
     let group = Group::new("mixed");
-    let doomed = group.spawn("doomed", forever::<u32, std::io::Error>()).unwrap();
+    let doomed = group
+        .spawn("doomed", forever::<u32, std::io::Error>())
+        .unwrap();
     let sibling = group
         .spawn("sibling", async {
             sleep(ms(50)).await;
@@ -186,7 +213,10 @@ async fn cancelling_one_child_leaves_the_group_running() {
         .unwrap();
     doomed.cancel();
     let started = Instant::now();
-    group.join().await.expect("a cancelled child is not a failure");
+    group
+        .join()
+        .await
+        .expect("a cancelled child is not a failure");
     assert_eq!(started.elapsed(), ms(50), "the sibling ran to completion");
     assert_eq!(doomed.outcome(), Some(ChildOutcome::Cancelled));
     assert_eq!(sibling.into_output(), Some(7));
@@ -248,8 +278,13 @@ async fn explicit_cancel_lets_the_body_finish() {
                 .collect::<Result<_, _>>()?;
             g.cancel();
             g.cancelled().await;
-            let refused = g.spawn("too-late", async { Ok::<_, std::io::Error>(()) }).unwrap_err();
-            assert!(matches!(refused.kind(), SpawnErrorKind::Closing(CancelReason::Explicit)));
+            let refused = g
+                .spawn("too-late", async { Ok::<_, std::io::Error>(()) })
+                .unwrap_err();
+            assert!(matches!(
+                refused.kind(),
+                SpawnErrorKind::Closing(CancelReason::Explicit)
+            ));
             Ok::<_, cohort::SpawnError>(handles.len())
         })
         .await
@@ -280,18 +315,28 @@ async fn dropping_an_unjoined_group_cancels_its_children() {
 async fn nested_group_tokens_descend_from_the_child_token() {
     let inner_saw_cancel_at = Arc::new(std::sync::Mutex::new(None));
     let saw = inner_saw_cancel_at.clone();
-    let outer = Group::builder("outer").grace_period(ms(1_000)).build().unwrap();
+    let outer = Group::builder("outer")
+        .grace_period(ms(1_000))
+        .build()
+        .unwrap();
     let started = Instant::now();
     let nested = outer
         .spawn("nested", async move {
-            let inner = Group::builder("inner").grace_period(ms(1_000)).build().unwrap();
-            inner.spawn_with("inner-child", move |token| async move {
-                token.cancelled().await;
-                *saw.lock().unwrap() = Some(Instant::now());
-                Ok::<_, std::io::Error>(())
-            })
-            .unwrap();
-            inner.join().await.map_err(|eg| std::io::Error::other(eg.to_string()))
+            let inner = Group::builder("inner")
+                .grace_period(ms(1_000))
+                .build()
+                .unwrap();
+            inner
+                .spawn_with("inner-child", move |token| async move {
+                    token.cancelled().await;
+                    *saw.lock().unwrap() = Some(Instant::now());
+                    Ok::<_, std::io::Error>(())
+                })
+                .unwrap();
+            inner
+                .join()
+                .await
+                .map_err(|eg| std::io::Error::other(eg.to_string()))
         })
         .unwrap();
     outer
@@ -301,9 +346,16 @@ async fn nested_group_tokens_descend_from_the_child_token() {
         })
         .unwrap();
     outer.join().await.unwrap_err();
-    let saw_at = inner_saw_cancel_at.lock().unwrap().expect("inner child saw the cancellation");
+    let saw_at = inner_saw_cancel_at
+        .lock()
+        .unwrap()
+        .expect("inner child saw the cancellation");
     assert_eq!(saw_at - started, ms(40));
-    assert_eq!(started.elapsed(), ms(40), "the inner group wound down within the grace period");
+    assert_eq!(
+        started.elapsed(),
+        ms(40),
+        "the inner group wound down within the grace period"
+    );
     assert_eq!(nested.outcome(), Some(ChildOutcome::Ok));
 }
 
@@ -311,7 +363,9 @@ async fn nested_group_tokens_descend_from_the_child_token() {
 #[tokio::test(start_paused = true)]
 async fn a_panic_is_a_leaf_and_cancels_siblings() {
     let group = Group::new("panicky");
-    let sibling = group.spawn("sibling", forever::<(), std::io::Error>()).unwrap();
+    let sibling = group
+        .spawn("sibling", forever::<(), std::io::Error>())
+        .unwrap();
     group
         .spawn("panics", async {
             sleep(ms(5)).await;
@@ -325,7 +379,9 @@ async fn a_panic_is_a_leaf_and_cancels_siblings() {
     let failure = &eg.failures()[0];
     assert!(failure.is_panic());
     assert_eq!(failure.error_type(), cohort::PANIC_ERROR_TYPE);
-    let FailureKind::Panic { message } = failure.kind() else { panic!() };
+    let FailureKind::Panic { message } = failure.kind() else {
+        panic!()
+    };
     assert_eq!(message, "fraud model returned NaN score");
     assert_eq!(sibling.outcome(), Some(ChildOutcome::Cancelled));
 }
@@ -362,5 +418,8 @@ async fn resume_panics_reraises_after_cleanup() {
     .await;
     let payload = joined.unwrap_err().into_panic();
     assert_eq!(payload.downcast_ref::<u32>(), Some(&42));
-    assert!(seen.load(Ordering::SeqCst), "the sibling finished its cleanup before the panic resumed");
+    assert!(
+        seen.load(Ordering::SeqCst),
+        "the sibling finished its cleanup before the panic resumed"
+    );
 }

@@ -74,15 +74,41 @@ fn leaves_walk_the_tree_depth_first_with_paths() {
     let leaves = group.leaves();
     let summary: Vec<_> = leaves
         .iter()
-        .map(|l| (l.path_string(), l.depth(), l.group.name(), l.failure.child_name(), l.failure.error_type()))
+        .map(|l| {
+            (
+                l.path_string(),
+                l.depth(),
+                l.group.name(),
+                l.failure.child_name(),
+                l.failure.error_type(),
+            )
+        })
         .collect();
     assert_eq!(
         summary,
         [
-            ("0".into(), 1, "aggregate", "billing", "error_group::QueryFailed"),
+            (
+                "0".into(),
+                1,
+                "aggregate",
+                "billing",
+                "error_group::QueryFailed"
+            ),
             ("1".into(), 1, "aggregate", "fraud", "panic"),
-            ("2.0".into(), 2, "eu-shards", "eu-1", "error_group::support::ValueError"),
-            ("2.1".into(), 2, "eu-shards", "eu-2", "std::io::error::Error"),
+            (
+                "2.0".into(),
+                2,
+                "eu-shards",
+                "eu-1",
+                "error_group::support::ValueError"
+            ),
+            (
+                "2.1".into(),
+                2,
+                "eu-shards",
+                "eu-2",
+                "std::io::error::Error"
+            ),
         ]
     );
     assert_eq!(group.failures()[2].error_type(), cohort::GROUP_ERROR_TYPE);
@@ -122,7 +148,11 @@ fn split_by_type_preserves_nesting_and_order_and_drops_empty_groups() {
     [2] eu-2: std::io::error::Error: eu-2 down"#
     );
     let rest = rest.unwrap();
-    let names: Vec<_> = rest.leaves().iter().map(|l| l.failure.child_name().to_owned()).collect();
+    let names: Vec<_> = rest
+        .leaves()
+        .iter()
+        .map(|l| l.failure.child_name().to_owned())
+        .collect();
     assert_eq!(names, ["billing", "fraud", "eu-1"]);
     assert_eq!(rest.leaves()[2].path_string(), "2.0");
 
@@ -136,7 +166,11 @@ fn split_by_type_preserves_nesting_and_order_and_drops_empty_groups() {
 fn subgroup_and_predicates() {
     let values = sample().subgroup::<ValueError>().unwrap();
     assert_eq!(values.leaves().len(), 1);
-    assert_eq!(values.leaves()[0].path_string(), "0.0", "the nested group is kept, re-indexed");
+    assert_eq!(
+        values.leaves()[0].path_string(),
+        "0.0",
+        "the nested group is kept, re-indexed"
+    );
 
     let panics = sample().subgroup_by(Failure::is_panic).unwrap();
     assert_eq!(panics.leaves()[0].failure.child_name(), "fraud");
@@ -156,8 +190,16 @@ fn catch_runs_each_handler_once_with_its_matches_and_returns_the_rest() {
         .catch::<fmt::Error>(|g| calls.push(("fmt", g.leaves().len())))
         .rest()
         .unwrap_err();
-    assert_eq!(calls, [("io", 1), ("value", 1)], "a handler with no match does not run");
-    let left: Vec<_> = rest.leaves().iter().map(|l| l.failure.child_name().to_owned()).collect();
+    assert_eq!(
+        calls,
+        [("io", 1), ("value", 1)],
+        "a handler with no match does not run"
+    );
+    let left: Vec<_> = rest
+        .leaves()
+        .iter()
+        .map(|l| l.failure.child_name().to_owned())
+        .collect();
     assert_eq!(left, ["billing", "fraud"]);
 
     let mut panics = 0;
@@ -180,7 +222,9 @@ enum Node {
 
 fn arb_node() -> impl Strategy<Value = Node> {
     let leaf = prop_oneof![Just(Node::Value), Just(Node::Io), Just(Node::Panic)];
-    leaf.prop_recursive(4, 40, 5, |inner| prop::collection::vec(inner, 1..5).prop_map(Node::Group))
+    leaf.prop_recursive(4, 40, 5, |inner| {
+        prop::collection::vec(inner, 1..5).prop_map(Node::Group)
+    })
 }
 
 /// Builds the tree; leaves are named in tree order (`v0`, `io1`, `p2`, ...)
@@ -192,9 +236,17 @@ fn build(name: &str, nodes: &[Node], next: &mut usize) -> Option<ErrorGroup> {
         *next += 1;
         failures.push(match node {
             Node::Value => Failure::error(format!("v{id}"), Some(i), ValueError(id.to_string())),
-            Node::Io => Failure::error(format!("io{id}"), Some(i), std::io::Error::other(id.to_string())),
+            Node::Io => Failure::error(
+                format!("io{id}"),
+                Some(i),
+                std::io::Error::other(id.to_string()),
+            ),
             Node::Panic => Failure::panic(format!("p{id}"), Some(i), id.to_string()),
-            Node::Group(children) => Failure::group(format!("g{id}"), Some(i), build(&format!("{name}.{i}"), children, next)?),
+            Node::Group(children) => Failure::group(
+                format!("g{id}"),
+                Some(i),
+                build(&format!("{name}.{i}"), children, next)?,
+            ),
         });
     }
     ErrorGroup::new(name, failures)
@@ -203,7 +255,12 @@ fn build(name: &str, nodes: &[Node], next: &mut usize) -> Option<ErrorGroup> {
 fn leaf_names(group: &Option<ErrorGroup>) -> Vec<String> {
     group
         .as_ref()
-        .map(|g| g.leaves().iter().map(|l| l.failure.child_name().to_owned()).collect())
+        .map(|g| {
+            g.leaves()
+                .iter()
+                .map(|l| l.failure.child_name().to_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 

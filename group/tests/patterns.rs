@@ -35,8 +35,15 @@ async fn basic_fan_out_returns_results_in_spawn_order() {
         })
         .await
         .expect("every child succeeds");
-    assert_eq!(started.elapsed(), ms(50), "the scope waits for the slowest child");
-    let results: Vec<_> = handles.into_iter().map(|h| h.into_output().unwrap()).collect();
+    assert_eq!(
+        started.elapsed(),
+        ms(50),
+        "the scope waits for the slowest child"
+    );
+    let results: Vec<_> = handles
+        .into_iter()
+        .map(|h| h.into_output().unwrap())
+        .collect();
     assert_eq!(results, ["/users: ok", "/orders: ok", "/inventory: ok"]);
 }
 
@@ -44,7 +51,10 @@ async fn basic_fan_out_returns_results_in_spawn_order() {
 /// its type; failures raised during cleanup (within the grace period) count too.
 #[tokio::test(start_paused = true)]
 async fn except_star_over_two_error_types() {
-    let group = Group::builder("steps").grace_period(ms(100)).build().unwrap();
+    let group = Group::builder("steps")
+        .grace_period(ms(100))
+        .build()
+        .unwrap();
     group
         .spawn("cache", async {
             sleep(ms(20)).await;
@@ -69,7 +79,9 @@ async fn except_star_over_two_error_types() {
     let mut connection = Vec::new();
     let mut validation = Vec::new();
     let rest = eg
-        .catch::<std::io::Error>(|g| connection.extend(g.leaves().iter().map(|l| l.failure.message())))
+        .catch::<std::io::Error>(|g| {
+            connection.extend(g.leaves().iter().map(|l| l.failure.message()))
+        })
         .catch::<ValueError>(|g| validation.extend(g.leaves().iter().map(|l| l.failure.message())))
         .rest();
     assert!(rest.is_ok());
@@ -82,16 +94,26 @@ async fn except_star_over_two_error_types() {
 async fn unmatched_types_come_back_from_the_handler_chain() {
     let eg = Group::new("steps")
         .scope(|g| async move {
-            g.spawn("cache", async { Err::<(), _>(connection_error("cache unreachable")) })?;
+            g.spawn("cache", async {
+                Err::<(), _>(connection_error("cache unreachable"))
+            })?;
             Ok::<_, cohort::SpawnError>(())
         })
         .await
         .unwrap_err();
     let mut handled = false;
-    let residual = eg.catch::<ValueError>(|_| handled = true).rest().unwrap_err();
+    let residual = eg
+        .catch::<ValueError>(|_| handled = true)
+        .rest()
+        .unwrap_err();
     assert!(!handled);
     assert_eq!(residual.leaves().len(), 1);
-    assert!(residual.leaves()[0].failure.downcast_ref::<std::io::Error>().is_some());
+    assert!(
+        residual.leaves()[0]
+            .failure
+            .downcast_ref::<std::io::Error>()
+            .is_some()
+    );
 }
 
 async fn task(i: u64) -> Result<u64, ValueError> {
@@ -109,12 +131,22 @@ async fn gather_runs_everything_while_the_group_cancels() {
     // gather: the child's Result is its output, so nothing fails or is cancelled.
     let gather = Group::new("gather");
     let handles: Vec<_> = (0..4)
-        .map(|i| gather.spawn(format!("task-{i}"), async move { Ok::<_, std::convert::Infallible>(task(i).await) }))
+        .map(|i| {
+            gather.spawn(format!("task-{i}"), async move {
+                Ok::<_, std::convert::Infallible>(task(i).await)
+            })
+        })
         .collect::<Result<_, _>>()
         .unwrap();
     gather.join().await.unwrap();
-    let results: Vec<_> = handles.into_iter().map(|h| h.into_output().unwrap()).collect();
-    assert_eq!(results, [Ok(0), Ok(1), Err(ValueError("task 2 failed".into())), Ok(3)]);
+    let results: Vec<_> = handles
+        .into_iter()
+        .map(|h| h.into_output().unwrap())
+        .collect();
+    assert_eq!(
+        results,
+        [Ok(0), Ok(1), Err(ValueError("task 2 failed".into())), Ok(3)]
+    );
 
     // group: task 2's failure at 20ms cancels task 3 (due at 30ms).
     let group = Group::new("group");
@@ -124,7 +156,11 @@ async fn gather_runs_everything_while_the_group_cancels() {
         .unwrap();
     let started = Instant::now();
     let eg = group.join().await.unwrap_err();
-    assert_eq!(started.elapsed(), ms(20), "the failure ends the group early");
+    assert_eq!(
+        started.elapsed(),
+        ms(20),
+        "the failure ends the group early"
+    );
     assert_eq!(eg.leaves().len(), 1);
     let outcomes: Vec<_> = handles.iter().map(|h| h.outcome().unwrap()).collect();
     use ChildOutcome as C;
@@ -143,7 +179,10 @@ async fn partial_results_survive_a_sibling_failure() {
             group.spawn(format!("shard-{shard}"), async move {
                 sleep(ms(10 * shard)).await;
                 if shard == 3 {
-                    return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("shard {shard} timed out")));
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("shard {shard} timed out"),
+                    ));
                 }
                 out.lock().unwrap().insert(shard, shard * 100);
                 Ok(shard * 100)
@@ -201,7 +240,10 @@ async fn nested_group_errors_nest() {
     assert_eq!(leaves[0].depth(), 2);
     assert_eq!(leaves[0].group.name(), "eu-shards");
     assert_eq!(leaves[0].failure.child_name(), "eu-2");
-    assert_eq!(leaves[0].failure.downcast_ref::<ValueError>().unwrap().0, "eu-2 corrupt");
+    assert_eq!(
+        leaves[0].failure.downcast_ref::<ValueError>().unwrap().0,
+        "eu-2 corrupt"
+    );
 }
 
 /// A group under an outer `tokio::time::timeout`: the deadline drops the

@@ -16,7 +16,9 @@ fn ms(n: u64) -> Duration {
 }
 
 /// A future that records whether it was ever polled.
-fn tracked(polled: &Arc<AtomicBool>) -> impl Future<Output = Result<(), std::io::Error>> + Send + 'static {
+fn tracked(
+    polled: &Arc<AtomicBool>,
+) -> impl Future<Output = Result<(), std::io::Error>> + Send + 'static {
     let polled = polled.clone();
     async move {
         polled.store(true, Ordering::SeqCst);
@@ -36,7 +38,10 @@ async fn spawning_into_a_failed_group_is_refused_and_never_polled() {
 
     let polled = Arc::new(AtomicBool::new(false));
     let err = g.spawn("late", tracked(&polled)).unwrap_err();
-    assert!(matches!(err.kind(), SpawnErrorKind::Closing(CancelReason::ChildFailed)));
+    assert!(matches!(
+        err.kind(),
+        SpawnErrorKind::Closing(CancelReason::ChildFailed)
+    ));
     assert_eq!((err.child(), err.group()), ("late", "closing"));
     assert_eq!(
         err.to_string(),
@@ -50,14 +55,20 @@ async fn spawning_into_a_failed_group_is_refused_and_never_polled() {
 async fn spawning_into_a_closing_group_from_a_child_is_refused() {
     let polled = Arc::new(AtomicBool::new(false));
     let refused = Arc::new(AtomicBool::new(false));
-    let group = Group::builder("closing").grace_period(ms(100)).build().unwrap();
+    let group = Group::builder("closing")
+        .grace_period(ms(100))
+        .build()
+        .unwrap();
     let g = group.handle();
     let (late, saw_refusal) = (polled.clone(), refused.clone());
     group
         .spawn_with("spawner", move |token| async move {
             token.cancelled().await;
             let err = g.spawn("late", tracked(&late)).unwrap_err();
-            saw_refusal.store(matches!(err.kind(), SpawnErrorKind::Closing(_)), Ordering::SeqCst);
+            saw_refusal.store(
+                matches!(err.kind(), SpawnErrorKind::Closing(_)),
+                Ordering::SeqCst,
+            );
             Ok::<_, std::io::Error>(())
         })
         .unwrap();
@@ -73,7 +84,9 @@ async fn spawning_into_a_closing_group_from_a_child_is_refused() {
 async fn spawning_into_a_finished_group_is_refused() {
     let group = Group::new("done");
     let g = group.handle();
-    group.spawn("only", async { Ok::<_, std::io::Error>(()) }).unwrap();
+    group
+        .spawn("only", async { Ok::<_, std::io::Error>(()) })
+        .unwrap();
     group.join().await.unwrap();
     let polled = Arc::new(AtomicBool::new(false));
     let err = g.spawn("late", tracked(&polled)).unwrap_err();
@@ -116,7 +129,11 @@ async fn children_spawn_siblings_and_the_group_waits_for_them() {
         })
         .await
         .unwrap();
-    assert_eq!(started.elapsed(), ms(40), "the scope waited for the sibling spawned by a child");
+    assert_eq!(
+        started.elapsed(),
+        ms(40),
+        "the scope waited for the sibling spawned by a child"
+    );
     assert_eq!(first.into_output(), Some("page-1 body"));
     assert_eq!(grandchild.index(), 1);
     assert_eq!(grandchild.into_output(), Some("page-2 body"));
@@ -124,8 +141,17 @@ async fn children_spawn_siblings_and_the_group_waits_for_them() {
 
 #[test]
 fn a_zero_grace_period_is_a_clear_error() {
-    let err = Group::builder("g").grace_period(Duration::ZERO).build().unwrap_err();
-    assert!(matches!(err, ConfigError::ZeroDuration { option: "grace_period", .. }));
+    let err = Group::builder("g")
+        .grace_period(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        ConfigError::ZeroDuration {
+            option: "grace_period",
+            ..
+        }
+    ));
     assert_eq!(
         err.to_string(),
         "grace_period must be greater than zero; leave it unset to abort cancelled children at their next .await"
@@ -135,7 +161,9 @@ fn a_zero_grace_period_is_a_clear_error() {
 #[tokio::test(start_paused = true)]
 async fn empty_names_are_fine() {
     let group = Group::new("");
-    let child = group.spawn("", async { Ok::<_, std::io::Error>(1) }).unwrap();
+    let child = group
+        .spawn("", async { Ok::<_, std::io::Error>(1) })
+        .unwrap();
     group.join().await.unwrap();
     assert_eq!(child.name(), "");
     assert_eq!(child.into_output(), Some(1));
@@ -147,7 +175,9 @@ async fn empty_names_are_fine() {
 async fn handles_report_index_and_running_state() {
     let group = Group::new("indexed");
     let a = group.spawn("a", forever::<(), std::io::Error>()).unwrap();
-    let b = group.spawn("b", async { Ok::<_, std::io::Error>(()) }).unwrap();
+    let b = group
+        .spawn("b", async { Ok::<_, std::io::Error>(()) })
+        .unwrap();
     assert_eq!((a.index(), b.index()), (0, 1));
     assert_eq!(a.outcome(), None);
     assert!(!a.is_finished());

@@ -30,7 +30,9 @@ async fn failing_fan_out() -> cohort::ErrorGroup {
     Group::new("aggregate")
         .scope(|g| async move {
             g.spawn("users", async {
-                async { sleep(ms(5)).await }.instrument(tracing::info_span!("http.request")).await;
+                async { sleep(ms(5)).await }
+                    .instrument(tracing::info_span!("http.request"))
+                    .await;
                 Ok::<_, std::io::Error>(())
             })?;
             g.spawn("billing", async {
@@ -91,7 +93,11 @@ async fn child_spans_nest_under_their_group_and_carry_their_outcome() {
     ];
     for (name, index, outcome, error_type) in expected {
         let span = child(name);
-        assert_eq!(span.parent, Some(group.id), "{name} is a child of its group's span");
+        assert_eq!(
+            span.parent,
+            Some(group.id),
+            "{name} is a child of its group's span"
+        );
         assert_eq!(span.target, telemetry::TARGET);
         assert_eq!(field(&span, "child.index"), Some(index), "{name}");
         assert_eq!(field(&span, "child.outcome"), Some(outcome), "{name}");
@@ -112,7 +118,10 @@ async fn child_spans_nest_under_their_group_and_carry_their_outcome() {
     let eu = child("eu");
     assert_eq!(eu.parent, Some(nested.id));
     assert_eq!(field(&eu, "child.outcome"), Some("error"));
-    assert_eq!(field(&eu, "error.type"), Some("telemetry::support::ValueError"));
+    assert_eq!(
+        field(&eu, "error.type"),
+        Some("telemetry::support::ValueError")
+    );
     assert_eq!(field(&nested, "group.outcome"), Some("failed"));
 }
 
@@ -131,11 +140,18 @@ async fn failure_cancel_and_raise_events() {
     assert_eq!(eu.span, Some(child("eu").id));
     assert_eq!(event_field(eu, "child.name"), Some("eu"));
     assert_eq!(event_field(eu, "child.index"), Some("0"));
-    assert_eq!(event_field(eu, "error.type"), Some("telemetry::support::ValueError"));
+    assert_eq!(
+        event_field(eu, "error.type"),
+        Some("telemetry::support::ValueError")
+    );
     assert_eq!(event_field(eu, "exception.message"), Some("eu corrupt"));
     assert_eq!(event_field(eu, "error"), Some("eu corrupt"));
     assert_eq!(regions.span, Some(child("regions").id));
-    assert_eq!(regions.error_group_leaves, Some(1), "a nested group's failure carries the ErrorGroup");
+    assert_eq!(
+        regions.error_group_leaves,
+        Some(1),
+        "a nested group's failure carries the ErrorGroup"
+    );
 
     // cancel requested: each group once, with the reason and the trigger child.
     let cancels = captured.events_named(telemetry::CANCEL_REQUESTED);
@@ -166,14 +182,20 @@ async fn failure_cancel_and_raise_events() {
     assert_eq!(outer.span, Some(group("aggregate").id));
     assert_eq!(outer.error_group_leaves, Some(1));
     assert_eq!(event_field(outer, "error.count"), Some("1"));
-    assert!(event_field(outer, "error").unwrap().starts_with(r#"group "aggregate" failed with 1 error:"#));
+    assert!(
+        event_field(outer, "error")
+            .unwrap()
+            .starts_with(r#"group "aggregate" failed with 1 error:"#)
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_successful_group_records_ok_and_emits_no_events() {
     let (captured, result) = capture_run(async {
         let group = Group::new("fine");
-        group.spawn("a", async { Ok::<_, std::io::Error>(()) }).unwrap();
+        group
+            .spawn("a", async { Ok::<_, std::io::Error>(()) })
+            .unwrap();
         group.join().await
     })
     .await;
@@ -197,7 +219,10 @@ async fn explicit_cancel_is_recorded_as_cancelled_without_a_raise() {
     let group = captured.span_where(telemetry::GROUP_SPAN, "group.name", "stop");
     assert_eq!(field(&group, "group.outcome"), Some("cancelled"));
     assert_eq!(field(&group, "group.cancelled"), Some("1"));
-    let cancel = captured.events_named(telemetry::CANCEL_REQUESTED).pop().unwrap();
+    let cancel = captured
+        .events_named(telemetry::CANCEL_REQUESTED)
+        .pop()
+        .unwrap();
     assert_eq!(event_field(&cancel, "reason"), Some("explicit"));
     assert_eq!(event_field(&cancel, "trigger.child.name"), None);
     assert!(captured.events_named(telemetry::GROUP_RAISED).is_empty());
@@ -230,32 +255,61 @@ async fn panics_body_failures_and_drops_have_their_own_reasons() {
     let child = captured.span_where(telemetry::CHILD_SPAN, "child.name", "p");
     assert_eq!(field(&child, "child.outcome"), Some("panic"));
     assert_eq!(field(&child, "error.type"), Some(cohort::PANIC_ERROR_TYPE));
-    let failed = captured.events_named(telemetry::CHILD_FAILED).pop().unwrap();
+    let failed = captured
+        .events_named(telemetry::CHILD_FAILED)
+        .pop()
+        .unwrap();
     assert_eq!(event_field(&failed, "exception.message"), Some("boom"));
-    assert_eq!(event_field(&failed, "error"), None, "a panic has no error value");
+    assert_eq!(
+        event_field(&failed, "error"),
+        None,
+        "a panic has no error value"
+    );
 
     let reasons: Vec<_> = captured
         .events_named(telemetry::CANCEL_REQUESTED)
         .iter()
-        .map(|e| (event_field(e, "group.name").unwrap().to_owned(), event_field(e, "reason").unwrap().to_owned()))
+        .map(|e| {
+            (
+                event_field(e, "group.name").unwrap().to_owned(),
+                event_field(e, "reason").unwrap().to_owned(),
+            )
+        })
         .collect();
-    let reasons: Vec<_> = reasons.iter().map(|(g, r)| (g.as_str(), r.as_str())).collect();
-    assert_eq!(reasons, [("panicky", "child_panicked"), ("body", "body_failed"), ("dropped", "dropped")]);
+    let reasons: Vec<_> = reasons
+        .iter()
+        .map(|(g, r)| (g.as_str(), r.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("panicky", "child_panicked"),
+            ("body", "body_failed"),
+            ("dropped", "dropped")
+        ]
+    );
 }
 
 /// A nested group whose enclosing child is cancelled records that cause.
 #[tokio::test(start_paused = true)]
 async fn a_nested_group_reports_its_parents_cancellation() {
     let (captured, _) = capture_run(async {
-        let outer = Group::builder("outer").grace_period(ms(100)).build().unwrap();
+        let outer = Group::builder("outer")
+            .grace_period(ms(100))
+            .build()
+            .unwrap();
         outer
             .spawn("nested", async {
                 let inner = Group::new("inner");
-                inner.spawn("waits", forever::<(), std::io::Error>()).unwrap();
+                inner
+                    .spawn("waits", forever::<(), std::io::Error>())
+                    .unwrap();
                 inner.join().await
             })
             .unwrap();
-        outer.spawn("fails", async { Err::<(), _>(ValueError("x".into())) }).unwrap();
+        outer
+            .spawn("fails", async { Err::<(), _>(ValueError("x".into())) })
+            .unwrap();
         let _ = outer.join().await;
     })
     .await;
@@ -276,7 +330,9 @@ async fn a_nested_group_reports_its_parents_cancellation() {
 async fn children_are_named_tasks_for_tokio_console() {
     let (captured, _) = capture_run(async {
         let group = Group::new("aggregate");
-        group.spawn("users", async { Ok::<_, std::io::Error>(()) }).unwrap();
+        group
+            .spawn("users", async { Ok::<_, std::io::Error>(()) })
+            .unwrap();
         group.join().await
     })
     .await;

@@ -54,15 +54,24 @@ impl Captured {
     }
 
     pub fn spans_named(&self, name: &str) -> Vec<SpanRecord> {
-        self.spans().into_iter().filter(|s| s.name == name).collect()
+        self.spans()
+            .into_iter()
+            .filter(|s| s.name == name)
+            .collect()
     }
 
     pub fn events_named(&self, name: &str) -> Vec<EventRecord> {
-        self.events().into_iter().filter(|e| e.name == name).collect()
+        self.events()
+            .into_iter()
+            .filter(|e| e.name == name)
+            .collect()
     }
 
     pub fn span(&self, id: u64) -> SpanRecord {
-        self.spans().into_iter().find(|s| s.id == id).expect("span recorded")
+        self.spans()
+            .into_iter()
+            .find(|s| s.id == id)
+            .expect("span recorded")
     }
 
     /// The span whose field `key` has the given (Debug-formatted for strings) value.
@@ -99,25 +108,31 @@ struct Fields<'a> {
 
 impl Visit for Fields<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
-        self.fields.insert(field.name().to_owned(), format!("{value:?}"));
+        self.fields
+            .insert(field.name().to_owned(), format!("{value:?}"));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.fields.insert(field.name().to_owned(), value.to_owned());
+        self.fields
+            .insert(field.name().to_owned(), value.to_owned());
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.fields.insert(field.name().to_owned(), value.to_string());
+        self.fields
+            .insert(field.name().to_owned(), value.to_string());
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.fields.insert(field.name().to_owned(), value.to_string());
+        self.fields
+            .insert(field.name().to_owned(), value.to_string());
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.fields.insert(field.name().to_owned(), value.to_string());
+        self.fields
+            .insert(field.name().to_owned(), value.to_string());
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         if let Some(group) = value.downcast_ref::<cohort::ErrorGroup>() {
             self.error_group_leaves = Some(group.leaves().len());
         }
-        self.fields.insert(field.name().to_owned(), value.to_string());
+        self.fields
+            .insert(field.name().to_owned(), value.to_string());
     }
 }
 
@@ -132,7 +147,9 @@ where
             id: store.spans.len() as u64,
             name: attrs.metadata().name().to_owned(),
             target: attrs.metadata().target().to_owned(),
-            parent: span.parent().and_then(|p| p.extensions().get::<Seq>().map(|s| s.0)),
+            parent: span
+                .parent()
+                .and_then(|p| p.extensions().get::<Seq>().map(|s| s.0)),
             ..SpanRecord::default()
         };
         span.extensions_mut().insert(Seq(record.id));
@@ -159,7 +176,9 @@ where
             name: event.metadata().name().to_owned(),
             target: event.metadata().target().to_owned(),
             level: event.metadata().level().to_string(),
-            span: ctx.event_span(event).and_then(|s| s.extensions().get::<Seq>().map(|s| s.0)),
+            span: ctx
+                .event_span(event)
+                .and_then(|s| s.extensions().get::<Seq>().map(|s| s.0)),
             ..EventRecord::default()
         };
         let mut visitor = Fields {
