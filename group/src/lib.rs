@@ -105,3 +105,8 @@ pub use group::{BODY_NAME, Group, GroupHandle};
 pub use outcome::{CancelReason, ChildOutcome, GroupOutcome};
 pub use spawn_error::{SpawnError, SpawnErrorKind};
 pub use tokio_util::sync::CancellationToken;
+
+/// The README's examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,232 @@
+//! The guide's integrated production example as a service loop: each request
+//! fans out to five downstream services (one of which fans out again to three
+//! warehouses), under a concurrency bound and an overall deadline. Failures of
+//! two kinds, connection and validation, are filtered `except*`-style, every
+//! leaf is logged, and a summary with the partial-failure rate is printed.
+//!
+//! Deterministic for a given seed: `aggregator [REQUESTS] [SEED]`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cohort::{ErrorGroup, Group};
+use cohort_examples::{ValidationError, connection_error, init_logging, log_leaves};
+use tokio::sync::Semaphore;
+use tokio::time::{sleep, timeout};
+
+const SERVICES: [&str; 5] = ["users", "billing", "inventory", "fraud", "shipping"];
+const WAREHOUSES: [&str; 3] = ["eu", "us", "ap"];
+const DEADLINE: Duration = Duration::from_millis(400);
+/// At most this many downstream calls in flight per request.
+const IN_FLIGHT: usize = 4;
+
+/// A small deterministic generator, so every run with a seed tells the same story.
+#[derive(Clone, Copy)]
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// What one simulated call will do.
+#[derive(Clone, Copy, Debug)]
+enum Fate {
+    Ok,
+    Unreachable,
+    Invalid,
+    Stall,
+}
+
+fn fate(rng: &mut Rng) -> Fate {
+    match rng.below(100) {
+        0..5 => Fate::Unreachable,
+        5..10 => Fate::Invalid,
+        10..13 => Fate::Stall,
+        _ => Fate::Ok,
+    }
+}
+
+/// A call to a network service: it can only fail to connect.
+async fn fetch(
+    service: String,
+    fate: Fate,
+    latency: Duration,
+    bound: Arc<Semaphore>,
+) -> Result<String, std::io::Error> {
+    let _permit = bound.acquire_owned().await.map_err(std::io::Error::other)?;
+    sleep(latency).await;
+    match fate {
+        Fate::Unreachable => Err(connection_error(format!("{service} pool exhausted"))),
+        Fate::Stall => stall(service).await,
+        Fate::Ok | Fate::Invalid => Ok(format!("{service}: ok")),
+    }
+}
+
+/// A call to a scoring model: it answers, but the answer may be invalid.
+async fn score(
+    service: String,
+    fate: Fate,
+    latency: Duration,
+    bound: Arc<Semaphore>,
+) -> Result<String, ValidationError> {
+    let _permit = bound
+        .acquire_owned()
+        .await
+        .map_err(|e| ValidationError(e.to_string()))?;
+    sleep(latency).await;
+    match fate {
+        Fate::Invalid | Fate::Unreachable => Err(ValidationError(format!(
+            "{service} model returned NaN score"
+        ))),
+        Fate::Stall => stall(service).await,
+        Fate::Ok => Ok(format!("{service}: ok")),
+    }
+}
+
+/// A call that hangs until the deadline cancels it.
+async fn stall<E>(service: String) -> Result<String, E> {
+    sleep(Duration::from_secs(3600)).await;
+    Ok(format!("{service}: late"))
+}
+
+/// The inventory service asks every warehouse: a nested group.
+async fn inventory(rng: Rng, bound: Arc<Semaphore>) -> Result<String, ErrorGroup> {
+    Group::new("inventory")
+        .scope(|g| async move {
+            let mut rng = rng;
+            let mut handles = Vec::new();
+            for warehouse in WAREHOUSES {
+                let (fate, latency) = (fate(&mut rng), Duration::from_millis(20 + rng.below(60)));
+                let name = format!("warehouse-{warehouse}");
+                handles.push(g.spawn(name.clone(), fetch(name, fate, latency, bound.clone()))?);
+            }
+            Ok::<_, cohort::SpawnError>(handles)
+        })
+        .await
+        .map(|handles| format!("inventory: {} warehouses", handles.len()))
+}
+
+#[derive(Default)]
+struct Summary {
+    requests: usize,
+    ok: usize,
+    failed: usize,
+    timed_out: usize,
+    children: usize,
+    failed_children: usize,
+    by_type: BTreeMap<&'static str, usize>,
+}
+
+async fn handle_request(id: usize, mut rng: Rng, summary: &mut Summary) {
+    let bound = Arc::new(Semaphore::new(IN_FLIGHT));
+    let fan_out = Group::new("aggregate").scope(|g| async move {
+        for service in SERVICES {
+            let latency = Duration::from_millis(20 + rng.below(80));
+            let fate = fate(&mut rng);
+            match service {
+                "inventory" => g.spawn(service, inventory(Rng(rng.next() | 1), bound.clone()))?,
+                "fraud" => g.spawn(
+                    service,
+                    score(service.to_owned(), fate, latency, bound.clone()),
+                )?,
+                _ => g.spawn(
+                    service,
+                    fetch(service.to_owned(), fate, latency, bound.clone()),
+                )?,
+            };
+        }
+        Ok::<_, cohort::SpawnError>(())
+    });
+
+    summary.requests += 1;
+    summary.children += SERVICES.len();
+    match timeout(DEADLINE, fan_out).await {
+        Ok(Ok(())) => {
+            summary.ok += 1;
+            tracing::info!(request = id, "aggregated {} services", SERVICES.len());
+        }
+        Err(_elapsed) => {
+            summary.timed_out += 1;
+            tracing::error!(
+                request = id,
+                "aggregation exceeded its {DEADLINE:?} deadline; group cancelled"
+            );
+        }
+        Ok(Err(group)) => {
+            summary.failed += 1;
+            tracing::error!(request = id, "{group}");
+            log_leaves(&group);
+            summary.failed_children += group.len();
+            for leaf in group.leaves() {
+                *summary
+                    .by_type
+                    .entry(leaf.failure.error_type())
+                    .or_default() += 1;
+            }
+            // except*: one handler per kind; anything else is re-raised.
+            let unhandled = group
+                .catch::<std::io::Error>(|g| {
+                    tracing::warn!(
+                        request = id,
+                        "{} connection failure(s): retry later",
+                        g.leaves().len()
+                    );
+                })
+                .catch::<ValidationError>(|g| {
+                    tracing::warn!(
+                        request = id,
+                        "{} validation failure(s): report upstream",
+                        g.leaves().len()
+                    );
+                })
+                .rest();
+            if let Err(rest) = unhandled {
+                tracing::error!(request = id, "unhandled failures re-raised: {rest}");
+            }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    init_logging();
+    let mut args = std::env::args().skip(1);
+    let requests: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(12);
+    let seed: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(7);
+
+    let mut rng = Rng(seed.max(1));
+    let mut summary = Summary::default();
+    for id in 0..requests {
+        handle_request(id, Rng(rng.next() | 1), &mut summary).await;
+    }
+
+    let rate = summary.failed_children as f64 / summary.children.max(1) as f64;
+    println!(
+        "summary: requests={} ok={} failed={} timed_out={} partial_failure_rate={rate:.3}",
+        summary.requests, summary.ok, summary.failed, summary.timed_out,
+    );
+    let by_type: Vec<_> = summary
+        .by_type
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    println!(
+        "failures by type: {}",
+        if by_type.is_empty() {
+            "none".into()
+        } else {
+            by_type.join(" ")
+        }
+    );
+}
