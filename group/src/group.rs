@@ -147,7 +147,7 @@ impl Group {
     /// group was built with [`GroupBuilder::resume_panics`].
     pub async fn join(mut self) -> Result<(), ErrorGroup> {
         let sup = self.handle.sup.clone();
-        sup.wait().instrument(sup.span.clone()).await;
+        sup.wait().await;
         self.finished = true;
         sup.finish()
     }
@@ -199,12 +199,13 @@ impl Group {
                 Ok(value) => Some(value),
                 Err(error) => {
                     let failure = Failure::error(BODY_NAME, None, error);
+                    crate::telemetry::child_failed(&sup.span, &failure);
                     sup.fail(failure, None, CancelReason::BodyFailed);
                     None
                 }
             },
         };
-        sup.wait().instrument(sup.span.clone()).await;
+        sup.wait().await;
         self.finished = true;
         sup.finish()?;
         // Without a failure the body is only aborted when this future is
@@ -304,11 +305,6 @@ impl GroupHandle {
     /// Resolves when the group starts cancelling its children, for any reason.
     pub async fn cancelled(&self) {
         self.sup.token.cancelled().await;
-    }
-
-    /// The group's cancellation token; each child's token is a child of it.
-    pub fn token(&self) -> &CancellationToken {
-        &self.sup.token
     }
 }
 

@@ -208,16 +208,18 @@ impl Supervisor {
             (true, None) => GroupOutcome::Ok,
         };
         telemetry::group_closed(&self.span, outcome, counts);
-        if let Some(payload) = panic {
-            std::panic::resume_unwind(payload);
-        }
         failures.sort_by_key(|f| f.child_index().unwrap_or(usize::MAX));
-        match ErrorGroup::new(self.name.clone(), failures) {
+        let result = match ErrorGroup::new(self.name.clone(), failures) {
             Some(group) => {
                 telemetry::group_raised(&self.span, &group);
                 Err(group)
             }
             None => Ok(()),
+        };
+        if let Some(payload) = panic {
+            // Every failure was reported above; the panic replaces the result.
+            std::panic::resume_unwind(payload);
         }
+        result
     }
 }

@@ -186,3 +186,16 @@ async fn handles_report_index_and_running_state() {
     group.join().await.unwrap();
     assert!(a.is_finished());
 }
+
+/// Groups, handles and errors cross threads: an ErrorGroup can be returned
+/// from a spawned task or boxed into `Box<dyn Error + Send + Sync>`.
+#[test]
+fn public_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Group>();
+    send_sync::<cohort::GroupHandle>();
+    send_sync::<cohort::ChildHandle<String>>();
+    send_sync::<cohort::ErrorGroup>();
+    send_sync::<cohort::SpawnError>();
+    send_sync::<ConfigError>();
+}

@@ -255,16 +255,21 @@ async fn panics_body_failures_and_drops_have_their_own_reasons() {
     let child = captured.span_where(telemetry::CHILD_SPAN, "child.name", "p");
     assert_eq!(field(&child, "child.outcome"), Some("panic"));
     assert_eq!(field(&child, "error.type"), Some(cohort::PANIC_ERROR_TYPE));
-    let failed = captured
-        .events_named(telemetry::CHILD_FAILED)
-        .pop()
-        .unwrap();
-    assert_eq!(event_field(&failed, "exception.message"), Some("boom"));
+    let failed = captured.events_named(telemetry::CHILD_FAILED);
+    let panic = &failed[0];
+    assert_eq!(event_field(panic, "exception.message"), Some("boom"));
     assert_eq!(
-        event_field(&failed, "error"),
+        event_field(panic, "error"),
         None,
         "a panic has no error value"
     );
+    // A failing scope body is reported like a child, in its group's span.
+    let body = &failed[1];
+    assert_eq!(event_field(body, "child.name"), Some(cohort::BODY_NAME));
+    assert_eq!(event_field(body, "child.index"), None);
+    assert_eq!(event_field(body, "error"), Some("bad"));
+    let body_group = captured.span_where(telemetry::GROUP_SPAN, "group.name", "body");
+    assert_eq!(body.span, Some(body_group.id));
 
     let reasons: Vec<_> = captured
         .events_named(telemetry::CANCEL_REQUESTED)
