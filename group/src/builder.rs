@@ -5,11 +5,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::group::Group;
-use crate::supervisor::Supervisor;
+use tokio::time::Instant;
 
-/// `group.mode` of a fail-fast group.
-pub(crate) const MODE_FAIL_FAST: &str = "fail_fast";
+use crate::group::Group;
+use crate::policy::Policy;
+use crate::supervisor::Supervisor;
 
 /// Options for a [`Group`]; start with [`Group::builder`].
 ///
@@ -19,7 +19,9 @@ pub(crate) const MODE_FAIL_FAST: &str = "fail_fast";
 /// use std::time::Duration;
 ///
 /// let group = cohort::Group::builder("uploads")
-///     .grace_period(Duration::from_millis(250))
+///     .limit(8)                                  // at most 8 children at once
+///     .timeout(Duration::from_secs(30))          // the whole group's budget
+///     .grace_period(Duration::from_millis(250))  // time to clean up when cancelled
 ///     .build()?;
 /// group.join().await?;
 /// # Ok(())
@@ -29,17 +31,35 @@ pub(crate) const MODE_FAIL_FAST: &str = "fail_fast";
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct GroupBuilder {
     name: Arc<str>,
-    grace: Option<Duration>,
-    resume_panics: bool,
+    config: Config,
+    timeout: Option<Duration>,
+}
+
+/// A group's validated options.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Config {
+    pub policy: Policy,
+    pub grace: Option<Duration>,
+    pub resume_panics: bool,
+    pub limit: Option<usize>,
+    pub deadline: Option<Instant>,
+    pub unresponsive_after: Option<Duration>,
 }
 
 impl GroupBuilder {
     pub(crate) fn new(name: Arc<str>) -> Self {
         Self {
             name,
-            grace: None,
-            resume_panics: false,
+            config: Config::default(),
+            timeout: None,
         }
+    }
+
+    /// How the group reacts to its children's outcomes; [`Policy::FailFast`]
+    /// by default.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.config.policy = policy;
+        self
     }
 
     /// How long a cancelled child may keep running to clean up (it can watch
@@ -47,7 +67,7 @@ impl GroupBuilder {
     /// before it is aborted. Without one, a cancelled child is aborted at its
     /// next `.await`. A grace period needs the runtime's time driver.
     pub fn grace_period(mut self, grace: Duration) -> Self {
-        self.grace = Some(grace);
+        self.config.grace = Some(grace);
         self
     }
 
@@ -56,7 +76,46 @@ impl GroupBuilder {
     /// panics as leaves of the [`ErrorGroup`](crate::ErrorGroup). Python's
     /// `TaskGroup` treats `BaseException`s this way.
     pub fn resume_panics(mut self, resume: bool) -> Self {
-        self.resume_panics = resume;
+        self.config.resume_panics = resume;
+        self
+    }
+
+    /// At most `limit` children run at once; the others wait in a queue, as
+    /// stored futures rather than spawned tasks, and start in spawn order as
+    /// slots free up. After a cancellation, queued children never start.
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.config.limit = Some(limit);
+        self
+    }
+
+    /// A budget for the whole group, from when it is built; see
+    /// [`deadline`](Self::deadline).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// When the deadline passes, the group cancels everything (children get
+    /// their grace period) and reports a distinct `timed_out` outcome: its
+    /// error holds a [`DeadlineExceeded`](crate::DeadlineExceeded) leaf, next
+    /// to the failure of any child that failed in the same window, and the
+    /// outputs of children that finished stay in their handles.
+    ///
+    /// Unlike wrapping the group in `tokio::time::timeout`, which drops the
+    /// group's future and with it the results, the error tree and the wait for
+    /// cancelled children, the group ends normally: `join` returns after every
+    /// child has stopped. The deadline is enforced while the group is being
+    /// joined (or its scope runs). It needs the runtime's time driver.
+    pub fn deadline(mut self, deadline: Instant) -> Self {
+        self.config.deadline = Some(deadline);
+        self
+    }
+
+    /// Report (with a `cohort.child.unresponsive` event) every child still
+    /// running this long after the group cancelled it: a child that swallows
+    /// its cancellation or blocks its thread, which makes the group hang.
+    pub fn unresponsive_after(mut self, after: Duration) -> Self {
+        self.config.unresponsive_after = Some(after);
         self
     }
 
@@ -64,23 +123,46 @@ impl GroupBuilder {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::ZeroDuration`] for a zero grace period: leave it unset
-    /// to abort cancelled children at their next `.await`.
-    pub fn build(self) -> Result<Group, ConfigError> {
-        if self.grace == Some(Duration::ZERO) {
-            return Err(ConfigError::ZeroDuration {
-                option: "grace_period",
-                hint: "leave it unset to abort cancelled children at their next .await",
-            });
+    /// A [`ConfigError`] for a limit of zero, a zero duration, or a deadline
+    /// already past.
+    pub fn build(mut self) -> Result<Group, ConfigError> {
+        let zero = |option, hint| ConfigError::ZeroDuration { option, hint };
+        if self.config.grace == Some(Duration::ZERO) {
+            return Err(zero(
+                "grace_period",
+                "leave it unset to abort cancelled children at their next .await",
+            ));
+        }
+        if self.config.unresponsive_after == Some(Duration::ZERO) {
+            return Err(zero("unresponsive_after", "the alarm needs time to be worth raising"));
+        }
+        if self.timeout == Some(Duration::ZERO) {
+            return Err(zero("timeout", "a group with no time cannot run"));
+        }
+        if self.config.limit == Some(0) {
+            return Err(ConfigError::ZeroLimit);
+        }
+        let now = Instant::now();
+        if let Some(timeout) = self.timeout {
+            // Saturate: a timeout too large for the clock means no deadline.
+            let deadline = now.checked_add(timeout);
+            self.config.deadline = self.config.deadline.into_iter().chain(deadline).min();
+        }
+        if let Some(deadline) = self.config.deadline {
+            if deadline <= now {
+                return Err(ConfigError::DeadlinePassed {
+                    by: now - deadline,
+                });
+            }
         }
         Ok(self.assemble())
     }
 
     /// Builds the group from options known to be valid.
     pub(crate) fn assemble(self) -> Group {
-        let span = crate::telemetry::group_span(&self.name, MODE_FAIL_FAST);
-        let sup = Supervisor::new(self.name, span, self.grace, self.resume_panics);
-        Group::from_supervisor(sup)
+        let policy = self.config.policy;
+        let span = crate::telemetry::group_span(&self.name, policy.as_str(), self.config.limit);
+        Group::from_supervisor(Supervisor::new(self.name, span, self.config))
     }
 }
 
@@ -95,14 +177,21 @@ pub enum ConfigError {
         /// What to do instead.
         hint: &'static str,
     },
+    /// A concurrency limit of zero would never run a child.
+    ZeroLimit,
+    /// The deadline had already passed when the group was built.
+    DeadlinePassed {
+        /// How long ago it passed.
+        by: Duration,
+    },
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::ZeroDuration { option, hint } => {
-                write!(f, "{option} must be greater than zero; {hint}")
-            }
+            Self::ZeroDuration { option, hint } => write!(f, "{option} must be greater than zero; {hint}"),
+            Self::ZeroLimit => f.write_str("limit must be at least 1: a limit of 0 would never run a child"),
+            Self::DeadlinePassed { by } => write!(f, "the deadline passed {by:?} before the group was built"),
         }
     }
 }

@@ -24,7 +24,7 @@ use tracing::{Instrument as _, Span};
 use crate::context;
 use crate::error_group::{BoxError, Failure};
 use crate::outcome::ChildOutcome;
-use crate::supervisor::Supervisor;
+use crate::supervisor::{Settled, Supervisor};
 
 /// A handle to one child of a group, returned by `spawn`.
 ///
@@ -82,6 +82,54 @@ impl<T> ChildHandle<T> {
     pub fn into_output(self) -> Option<T> {
         self.take_output()
     }
+
+    /// The child's result, consuming the handle. Under
+    /// [`Policy::CollectAll`](crate::Policy::CollectAll) a failure stays with
+    /// its child and comes back here as [`ChildResult::Err`]; under the other
+    /// policies it is part of the group's [`ErrorGroup`](crate::ErrorGroup)
+    /// and this says [`ChildResult::Raised`].
+    pub fn into_result(self) -> ChildResult<T> {
+        let mut slot = self.slot.lock();
+        match (slot.outcome, slot.value.take(), slot.failure.take()) {
+            (None, _, _) => ChildResult::Running,
+            (Some(_), Some(value), _) => ChildResult::Ok(value),
+            (Some(_), None, Some(failure)) => ChildResult::Err(failure),
+            (Some(ChildOutcome::Cancelled), None, None) => ChildResult::Cancelled,
+            (Some(ChildOutcome::Ok), None, None) => ChildResult::Taken,
+            (Some(ChildOutcome::Error | ChildOutcome::Panic), None, None) => ChildResult::Raised,
+        }
+    }
+}
+
+/// A child's result, from [`ChildHandle::into_result`].
+#[derive(Debug)]
+#[must_use]
+pub enum ChildResult<T> {
+    /// The child succeeded with this output.
+    Ok(T),
+    /// The child failed; its failure stayed with it (under
+    /// [`Policy::CollectAll`](crate::Policy::CollectAll)).
+    Err(Failure),
+    /// The child failed; its failure is in the group's error.
+    Raised,
+    /// The child was cancelled before it settled.
+    Cancelled,
+    /// The child succeeded, but its output was already taken.
+    Taken,
+    /// The child has not settled yet.
+    Running,
+}
+
+impl<T> ChildResult<T> {
+    /// `Ok(output)`, `Err(failure)`, and `None` for the other cases: the shape
+    /// of `gather(return_exceptions=True)`'s list entries.
+    pub fn into_std(self) -> Option<Result<T, Failure>> {
+        match self {
+            Self::Ok(value) => Some(Ok(value)),
+            Self::Err(failure) => Some(Err(failure)),
+            _ => None,
+        }
+    }
 }
 
 /// Where a child's task leaves its outcome for the handle.
@@ -92,6 +140,7 @@ pub(crate) struct Slot<T>(Mutex<SlotState<T>>);
 pub(crate) struct SlotState<T> {
     outcome: Option<ChildOutcome>,
     value: Option<T>,
+    failure: Option<Failure>,
 }
 
 impl<T> Slot<T> {
@@ -109,7 +158,9 @@ pub(crate) enum Ending<T> {
     Panic(Box<dyn Any + Send>),
 }
 
-/// Builds the task that runs one child, and the handle to it.
+/// Builds the task that runs one child, and the handle to it. The child's span
+/// opens when the task first runs, so a child queued under a limit costs no
+/// span until it starts.
 pub(crate) fn prepare<F, T, E>(
     sup: Arc<Supervisor>,
     name: Arc<str>,
@@ -117,6 +168,7 @@ pub(crate) fn prepare<F, T, E>(
     token: CancellationToken,
     fut: F,
     tracked: TaskTrackerToken,
+    starter: Option<Arc<dyn Starter>>,
 ) -> (impl Future<Output = ()> + Send + 'static, ChildHandle<T>)
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
@@ -126,6 +178,7 @@ where
     let slot = Arc::new(Slot(Mutex::new(SlotState {
         outcome: None,
         value: None,
+        failure: None,
     })));
     let handle = ChildHandle {
         name: name.clone(),
@@ -133,23 +186,34 @@ where
         token: token.clone(),
         slot: slot.clone(),
     };
-    let span = crate::telemetry::child_span(&sup.span, &name, index);
-    let grace = sup.grace;
+    let grace = sup.config.grace;
     let mut settle = Settle {
         sup,
         name,
         index,
         slot,
-        span: span.clone(),
+        span: Span::none(),
+        dispatched: false,
         settled: false,
+        starter,
         _tracked: tracked,
     };
     let task = async move {
+        settle.dispatched = true;
+        settle.span = crate::telemetry::child_span(&settle.sup.span, &settle.name, settle.index);
         let run = supervise(fut, token.clone(), grace);
-        let ending = context::with_token(token, run).instrument(span).await;
+        let ending = context::with_token(token, run).instrument(settle.span.clone()).await;
         settle.finish(ending);
     };
     (task, handle)
+}
+
+/// A `start` call waiting for its child to signal readiness: a failure before
+/// the signal goes to the caller, not to the group.
+pub(crate) trait Starter: Send + Sync {
+    /// Hands the child's ending to the waiting caller, if it still waits.
+    /// Returns the failure back when the child had already signalled.
+    fn child_ended(&self, outcome: ChildOutcome, failure: Option<Failure>) -> Result<(), Option<Failure>>;
 }
 
 /// Polls the child's future until it settles or is cancelled (after the grace
@@ -197,44 +261,74 @@ where
 }
 
 /// Records a child's ending exactly once: when its future settles, or, if the
-/// task is dropped before that (runtime shutdown), as cancelled. Field order
-/// matters: the tracker token is released only after the outcome is recorded.
+/// task is dropped before that (dropped from the queue by a cancellation, or
+/// at runtime shutdown), as cancelled. Field order matters: the tracker token
+/// is released only after the outcome is recorded.
 struct Settle<T> {
     sup: Arc<Supervisor>,
     name: Arc<str>,
     index: usize,
     slot: Arc<Slot<T>>,
     span: Span,
+    /// The task has run, so it holds one of the group's slots.
+    dispatched: bool,
     settled: bool,
+    starter: Option<Arc<dyn Starter>>,
     _tracked: TaskTrackerToken,
 }
 
 impl<T> Settle<T> {
     fn finish(&mut self, ending: Ending<T>) {
         self.settled = true;
-        let (outcome, value, failure) = match ending {
-            Ending::Ok(value) => (ChildOutcome::Ok, Some(value), None),
-            Ending::Cancelled => (ChildOutcome::Cancelled, None, None),
+        let (outcome, value, failure, payload) = match ending {
+            Ending::Ok(value) => (ChildOutcome::Ok, Some(value), None, None),
+            Ending::Cancelled => (ChildOutcome::Cancelled, None, None, None),
             Ending::Error(type_name, error) => {
-                let failure =
-                    Failure::from_boxed(self.name.clone(), Some(self.index), type_name, error);
-                (ChildOutcome::Error, None, Some((failure, None)))
+                let failure = Failure::from_boxed(self.name.clone(), Some(self.index), type_name, error);
+                (ChildOutcome::Error, None, Some(failure), None)
             }
             Ending::Panic(payload) => {
-                let failure = Failure::panic(
-                    self.name.clone(),
-                    Some(self.index),
-                    crate::panic::message(&*payload),
-                );
-                (ChildOutcome::Panic, None, Some((failure, Some(payload))))
+                let message = crate::panic::message(&*payload);
+                let failure = Failure::panic(self.name.clone(), Some(self.index), message);
+                (ChildOutcome::Panic, None, Some(failure), Some(payload))
             }
+        };
+        if let Some(failure) = &failure {
+            crate::telemetry::child_failed(&self.span, failure);
+        }
+        crate::telemetry::child_closed(&self.span, outcome, failure.as_ref().map(Failure::error_type));
+
+        // Who keeps the failure: a `start` caller still waiting, the child's
+        // handle (collect-all), or the group.
+        let (failure, to_starter) = match self.starter.take() {
+            Some(starter) => match starter.child_ended(outcome, failure) {
+                Ok(()) => (None, true),
+                Err(back) => (back, false),
+            },
+            None => (failure, false),
+        };
+        let failure = if self.sup.config.policy.leaves_failures_with_children() {
+            self.slot.lock().failure = failure;
+            None
+        } else {
+            failure
         };
         {
             let mut slot = self.slot.lock();
             slot.outcome = Some(outcome);
             slot.value = value;
         }
-        self.sup.settle(outcome, failure, &self.span);
+        self.sup.settle(
+            Settled {
+                index: self.index,
+                outcome,
+                failure,
+                payload,
+                dispatched: self.dispatched,
+                to_starter,
+            },
+            &self.name,
+        );
     }
 }
 

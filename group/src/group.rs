@@ -5,11 +5,16 @@ use std::error::Error;
 use std::future::Future;
 use std::sync::Arc;
 
+use std::num::NonZeroUsize;
+
+use futures_util::{Stream, StreamExt as _};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::builder::GroupBuilder;
-use crate::child::{self, ChildHandle};
+use crate::child::{self, ChildHandle, Starter};
+use crate::start::{Ready, StartError};
 use crate::error_group::{ErrorGroup, Failure};
 use crate::outcome::CancelReason;
 use crate::spawn_error::{SpawnError, SpawnErrorKind};
@@ -135,6 +140,16 @@ impl Group {
         self.handle.cancel();
     }
 
+    /// How many children are running now.
+    pub fn running(&self) -> usize {
+        self.handle.running()
+    }
+
+    /// How many children wait for a slot under the group's limit.
+    pub fn queued(&self) -> usize {
+        self.handle.queued()
+    }
+
     /// Waits for every child to stop and returns their failures, if any.
     ///
     /// `Ok(())` when no child failed, including when the group was cancelled.
@@ -147,7 +162,9 @@ impl Group {
     /// group was built with [`GroupBuilder::resume_panics`].
     pub async fn join(mut self) -> Result<(), ErrorGroup> {
         let sup = self.handle.sup.clone();
-        sup.wait().await;
+        let watch = sup.watch();
+        tokio::pin!(watch);
+        sup.wait(watch).await;
         self.finished = true;
         sup.finish()
     }
@@ -191,21 +208,24 @@ impl Group {
         E: Error + Send + Sync + 'static,
     {
         let sup = self.handle.sup.clone();
+        let watch = sup.watch();
+        tokio::pin!(watch);
         let body = crate::context::with_token(sup.token.clone(), body(self.handle()));
         let value = tokio::select! {
             biased;
             () = sup.abort.cancelled() => None,
+            () = &mut watch => None,
             result = body.instrument(sup.span.clone()) => match result {
                 Ok(value) => Some(value),
                 Err(error) => {
                     let failure = Failure::error(BODY_NAME, None, error);
                     crate::telemetry::child_failed(&sup.span, &failure);
-                    sup.fail(failure, None, CancelReason::BodyFailed);
+                    sup.fail_body(failure);
                     None
                 }
             },
         };
-        sup.wait().await;
+        sup.wait(watch).await;
         self.finished = true;
         sup.finish()?;
         // Without a failure the body is only aborted when this future is
@@ -276,18 +296,163 @@ impl GroupHandle {
         T: Send + 'static,
         E: Error + Send + Sync + 'static,
     {
+        self.spawn_child(name.into(), make, None)
+    }
+
+    /// Spawns a child and waits until it signals, through its [`Ready`], that
+    /// it has started, returning the value it signalled: Trio's
+    /// `nursery.start()`. Until it signals, the child is not yet the group's:
+    /// if it fails first, the failure comes back here (and does not cancel the
+    /// group); once it has signalled, it is an ordinary child.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let group = cohort::Group::new("server");
+    /// let (_listener, port) = group
+    ///     .handle()
+    ///     .start("listener", |ready| async move {
+    ///         ready.signal(8080u16); // bound: tell the caller the port
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .await
+    ///     .expect("the listener starts");
+    /// assert_eq!(port, 8080);
+    /// group.join().await.unwrap();
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StartError::Spawn`] if the spawn is refused, [`StartError::Failed`]
+    /// with the child's own failure if it failed before signalling, and
+    /// [`StartError::NotStarted`] if it ended otherwise (returned, or was
+    /// cancelled) without signalling.
+    pub async fn start<F, T, E, V>(
+        &self,
+        name: impl Into<Arc<str>>,
+        make: impl FnOnce(Ready<V>) -> F,
+    ) -> Result<(ChildHandle<T>, V), StartError>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Error + Send + Sync + 'static,
+        V: Send + 'static,
+    {
         let name = name.into();
+        let (ready, starting, signalled) = crate::start::channel();
+        let handle = self
+            .spawn_child(name, |_| make(ready), Some(starting))
+            .map_err(StartError::Spawn)?;
+        crate::start::wait(handle, signalled).await
+    }
+
+    fn spawn_child<F, T, E>(
+        &self,
+        name: Arc<str>,
+        make: impl FnOnce(CancellationToken) -> F,
+        starter: Option<Arc<dyn Starter>>,
+    ) -> Result<ChildHandle<T>, SpawnError>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Error + Send + Sync + 'static,
+    {
         let refuse = |kind| SpawnError::new(&self.sup.name, name.clone(), kind);
-        let runtime =
-            tokio::runtime::Handle::try_current().map_err(|_| refuse(SpawnErrorKind::NoRuntime))?;
-        let (index, tracked) = self.sup.admit().map_err(refuse)?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| refuse(SpawnErrorKind::NoRuntime))?;
+        let (index, tracked) = self.sup.admit(&name).map_err(refuse)?;
         let token = self.sup.token.child_token();
         let fut = make(token.clone());
-        let (task, handle) =
-            child::prepare(self.sup.clone(), name.clone(), index, token, fut, tracked);
-        spawn_on(&runtime, &self.sup.name, &name, task)
+        let (task, handle) = child::prepare(self.sup.clone(), name.clone(), index, token, fut, tracked, starter);
+        self.sup
+            .dispatch(&runtime, &name, Box::pin(task))
             .map_err(|e| refuse(SpawnErrorKind::Runtime(e)))?;
         Ok(handle)
+    }
+
+    /// Spawns one child per item of `stream`, with at most `in_flight` of them
+    /// running at once: the next item is pulled only when a slot is free, so a
+    /// slow group slows the stream down and memory stays flat however long
+    /// the stream is. Each child is named `name` (its spawn index tells them
+    /// apart). Stops pulling when the group starts cancelling, e.g. after a
+    /// failure under [`Policy::FailFast`](crate::Policy::FailFast).
+    ///
+    /// Returns how many children it spawned, once the stream has ended or the
+    /// group has started cancelling.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::num::NonZeroUsize;
+    ///
+    /// let group = cohort::Group::new("ingest");
+    /// let items = futures_util::stream::iter(0..1_000u32);
+    /// let in_flight = NonZeroUsize::new(100).unwrap();
+    /// let spawned = group
+    ///     .handle()
+    ///     .spawn_stream("record", items, in_flight, |n| async move { Ok::<_, std::io::Error>(n) })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(spawned, 1_000);
+    /// group.join().await.unwrap();
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`SpawnError`] when an item already pulled could not be spawned (the
+    /// group was closing, or there is no runtime): the error names the child
+    /// the item was for.
+    pub async fn spawn_stream<S, M, F, T, E>(
+        &self,
+        name: impl Into<Arc<str>>,
+        stream: S,
+        in_flight: NonZeroUsize,
+        mut make: M,
+    ) -> Result<u64, SpawnError>
+    where
+        S: Stream,
+        M: FnMut(S::Item) -> F,
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Error + Send + Sync + 'static,
+    {
+        let name = name.into();
+        let slots = Arc::new(Semaphore::new(in_flight.get()));
+        let mut spawned = 0;
+        tokio::pin!(stream);
+        loop {
+            let next = async {
+                let slot = slots.clone().acquire_owned().await.ok()?;
+                Some((slot, stream.next().await?))
+            };
+            let (slot, item) = tokio::select! {
+                biased;
+                () = self.cancelled() => break,
+                next = next => match next {
+                    Some(next) => next,
+                    None => break,
+                },
+            };
+            let fut = make(item);
+            self.spawn(name.clone(), async move {
+                let _slot = slot; // freed when the child ends, by any path
+                fut.await
+            })?;
+            spawned += 1;
+        }
+        Ok(spawned)
+    }
+
+    /// How many children are running now.
+    pub fn running(&self) -> usize {
+        self.sup.running()
+    }
+
+    /// How many children wait for a slot under the group's
+    /// [`limit`](crate::GroupBuilder::limit).
+    pub fn queued(&self) -> usize {
+        self.sup.queued()
     }
 
     /// Cancels every child and refuses new ones: an early exit, not an error.
@@ -305,32 +470,5 @@ impl GroupHandle {
     /// Resolves when the group starts cancelling its children, for any reason.
     pub async fn cancelled(&self) {
         self.sup.token.cancelled().await;
-    }
-}
-
-/// Spawns a child's task; under `tokio_unstable`, named `group/child` so
-/// tokio-console shows which group a task belongs to.
-fn spawn_on<F>(
-    runtime: &tokio::runtime::Handle,
-    group: &str,
-    child: &str,
-    task: F,
-) -> std::io::Result<()>
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    #[cfg(tokio_unstable)]
-    {
-        let name = format!("{group}/{child}");
-        tokio::task::Builder::new()
-            .name(&name)
-            .spawn_on(task, runtime)
-            .map(drop)
-    }
-    #[cfg(not(tokio_unstable))]
-    {
-        let _ = (group, child);
-        runtime.spawn(task);
-        Ok(())
     }
 }

@@ -86,23 +86,31 @@ mod builder;
 mod catch;
 mod child;
 mod context;
+mod deadline;
 mod error_group;
 mod group;
 mod outcome;
 mod panic;
+mod policy;
+mod spawn;
 mod spawn_error;
 mod split;
+mod start;
 mod supervisor;
 pub mod telemetry;
 
 pub use builder::{ConfigError, GroupBuilder};
 pub use catch::Catch;
-pub use child::ChildHandle;
+pub use child::{ChildHandle, ChildResult};
+pub use deadline::DeadlineExceeded;
 pub use error_group::{
     BoxError, ErrorGroup, Failure, FailureKind, GROUP_ERROR_TYPE, Leaf, PANIC_ERROR_TYPE,
 };
 pub use group::{BODY_NAME, Group, GroupHandle};
 pub use outcome::{CancelReason, ChildOutcome, GroupOutcome};
+pub use policy::Policy;
+pub use start::{Ready, StartError};
+pub use supervisor::DEADLINE_NAME;
 pub use spawn_error::{SpawnError, SpawnErrorKind};
 pub use tokio_util::sync::CancellationToken;
 

@@ -12,6 +12,8 @@ pub enum GroupOutcome {
     Ok,
     /// At least one child (or the scope body) failed or panicked.
     Failed,
+    /// The group's deadline passed before its children settled.
+    TimedOut,
     /// The group was cancelled (explicitly, by a cancelled parent, or by being
     /// dropped) and nothing failed.
     Cancelled,
@@ -23,6 +25,7 @@ impl GroupOutcome {
         match self {
             Self::Ok => "ok",
             Self::Failed => "failed",
+            Self::TimedOut => "timed_out",
             Self::Cancelled => "cancelled",
         }
     }
@@ -73,6 +76,10 @@ pub enum CancelReason {
     Dropped,
     /// The cancellation token of the enclosing child or group was cancelled.
     ParentCancelled,
+    /// The group's deadline passed.
+    Deadline,
+    /// A child succeeded in a [`Policy::FirstSuccess`](crate::Policy::FirstSuccess) group.
+    FirstSuccess,
 }
 
 impl CancelReason {
@@ -85,13 +92,16 @@ impl CancelReason {
             Self::Explicit => "explicit",
             Self::Dropped => "dropped",
             Self::ParentCancelled => "parent_cancelled",
+            Self::Deadline => "deadline",
+            Self::FirstSuccess => "first_success",
         }
     }
 
-    /// Whether this cause also cancels the scope body. An explicit cancel is an
-    /// early exit the body asked for or can observe; a failure is not.
+    /// Whether this cause also cancels the scope body. An explicit cancel or a
+    /// first success is an early exit the body can observe; a failure or a
+    /// deadline is not.
     pub(crate) const fn aborts_body(self) -> bool {
-        !matches!(self, Self::Explicit | Self::ParentCancelled)
+        !matches!(self, Self::Explicit | Self::ParentCancelled | Self::FirstSuccess)
     }
 }
 

@@ -1,37 +1,55 @@
 //! The state one group run shares with its children: admission of new
-//! children, the record of how each ended, cancellation, and the final result.
+//! children, the concurrency limit's queue, the record of how each ended,
+//! cancellation, the deadline and the unresponsive-child alarm, and the final
+//! result.
 //!
 //! Children run as ordinary tokio tasks tracked by a [`TaskTracker`]; the group
 //! is finished when the tracker is empty *and* no more children can be
 //! admitted. Admission and the "closed" flag are decided under one lock, so a
 //! spawn racing the group's end either lands in the live set (and is waited
 //! for) or is refused: no child ever runs unsupervised.
+//!
+//! Over the limit, a child waits in a queue as its (boxed) task future, not as a
+//! spawned task, and is handed to the runtime when a running child settles.
+//! Every queued child holds its place in the tracker, so the group waits for
+//! it to run or to be dropped from the queue by a cancellation.
 
 use std::any::Any;
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
+use tokio::runtime::Handle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::Span;
 
+use crate::builder::Config;
+use crate::deadline::DeadlineExceeded;
 use crate::error_group::{ErrorGroup, Failure};
 use crate::outcome::{CancelReason, ChildOutcome, GroupOutcome};
 use crate::spawn_error::SpawnErrorKind;
 use crate::telemetry::{self, Counts};
 
+/// The name a deadline's failure is reported under.
+pub const DEADLINE_NAME: &str = "(deadline)";
+
+pub(crate) type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
 pub(crate) struct Supervisor {
     pub(crate) name: Arc<str>,
     pub(crate) span: Span,
+    pub(crate) config: Config,
     /// Cancels the children, for any reason.
     pub(crate) token: CancellationToken,
-    /// Cancels the scope body: failures and drops only (see
+    /// Cancels the scope body: failures, deadlines and drops only (see
     /// [`CancelReason::aborts_body`]).
     pub(crate) abort: CancellationToken,
     pub(crate) tracker: TaskTracker,
-    pub(crate) grace: Option<Duration>,
-    resume_panics: bool,
+    created: Instant,
     state: Mutex<State>,
 }
 
@@ -41,31 +59,53 @@ struct State {
     closed: bool,
     /// Set by the first cancellation; no child is admitted after it either.
     cancel: Option<CancelReason>,
+    timed_out: bool,
     spawned: usize,
     succeeded: usize,
+    failed: usize,
     cancelled: usize,
+    /// Children handed to the runtime and not yet settled.
+    running: usize,
+    queue: VecDeque<Queued>,
     failures: Vec<Failure>,
     /// The first panic's payload, kept only when panics are to be resumed.
     panic: Option<Box<dyn Any + Send>>,
+    /// Children not yet settled, kept only for the unresponsive alarm.
+    live: BTreeMap<usize, Arc<str>>,
+}
+
+/// A child waiting for a slot under the concurrency limit.
+struct Queued {
+    task: Task,
+    runtime: Handle,
+    child: Arc<str>,
+}
+
+/// How a child settled, as the supervisor needs to know it.
+pub(crate) struct Settled {
+    pub index: usize,
+    pub outcome: ChildOutcome,
+    /// The failure, if the child failed and it is the group's to keep.
+    pub failure: Option<Failure>,
+    pub payload: Option<Box<dyn Any + Send>>,
+    /// Whether the child had been handed to the runtime (it held a slot).
+    pub dispatched: bool,
+    /// Whether the failure went to a `start` caller instead: the child had not
+    /// signalled readiness, so it is not yet the group's (no policy applies).
+    pub to_starter: bool,
 }
 
 impl Supervisor {
-    pub(crate) fn new(
-        name: Arc<str>,
-        span: Span,
-        grace: Option<Duration>,
-        resume_panics: bool,
-    ) -> Self {
-        let token =
-            crate::context::parent_token().map_or_else(CancellationToken::new, |p| p.child_token());
+    pub(crate) fn new(name: Arc<str>, span: Span, config: Config) -> Self {
+        let token = crate::context::parent_token().map_or_else(CancellationToken::new, |p| p.child_token());
         Self {
             name,
             span,
+            config,
             token,
             abort: CancellationToken::new(),
             tracker: TaskTracker::new(),
-            grace,
-            resume_panics,
+            created: Instant::now(),
             state: Mutex::new(State::default()),
         }
     }
@@ -75,79 +115,155 @@ impl Supervisor {
     }
 
     /// Admits one child: its spawn index and its place in the live set.
-    pub(crate) fn admit(&self) -> Result<(usize, TaskTrackerToken), SpawnErrorKind> {
+    pub(crate) fn admit(&self, child: &Arc<str>) -> Result<(usize, TaskTrackerToken), SpawnErrorKind> {
         let mut state = self.state();
         if let Some(reason) = state.cancel {
             return Err(SpawnErrorKind::Closing(reason));
         }
-        if state.closed || self.token.is_cancelled() {
-            return Err(if state.closed {
-                SpawnErrorKind::Closed
-            } else {
-                SpawnErrorKind::Closing(CancelReason::ParentCancelled)
-            });
+        if state.closed {
+            return Err(SpawnErrorKind::Closed);
+        }
+        if self.token.is_cancelled() {
+            return Err(SpawnErrorKind::Closing(CancelReason::ParentCancelled));
         }
         let index = state.spawned;
         state.spawned += 1;
+        if self.config.unresponsive_after.is_some() {
+            state.live.insert(index, child.clone());
+        }
         Ok((index, self.tracker.token()))
     }
 
-    /// Records how a child ended; the first failure cancels the group.
-    pub(crate) fn settle(
-        &self,
-        outcome: ChildOutcome,
-        failure: Option<(Failure, Option<Box<dyn Any + Send>>)>,
-        span: &Span,
-    ) {
-        let Some((failure, payload)) = failure else {
-            telemetry::child_closed(span, outcome, None);
-            let mut state = self.state();
-            match outcome {
-                ChildOutcome::Cancelled => state.cancelled += 1,
-                _ => state.succeeded += 1,
-            }
-            return;
-        };
-        telemetry::child_failed(span, &failure);
-        telemetry::child_closed(span, outcome, Some(failure.error_type()));
-        let reason = if failure.is_panic() {
-            CancelReason::ChildPanicked
-        } else {
-            CancelReason::ChildFailed
-        };
-        self.fail(failure, payload, reason);
-    }
-
-    /// Records a failure of a child or of the scope body, and cancels the group.
-    pub(crate) fn fail(
-        &self,
-        failure: Failure,
-        payload: Option<Box<dyn Any + Send>>,
-        reason: CancelReason,
-    ) {
-        let child = failure.child_name().to_owned();
-        let index = failure.child_index();
+    /// Hands an admitted child's task to the runtime, or queues it when the
+    /// concurrency limit is reached.
+    pub(crate) fn dispatch(&self, runtime: &Handle, child: &Arc<str>, task: Task) -> std::io::Result<()> {
         {
             let mut state = self.state();
-            state.failures.push(failure);
-            if self.resume_panics && state.panic.is_none() {
-                state.panic = payload;
+            if self.config.limit.is_some_and(|limit| state.running >= limit) {
+                state.queue.push_back(Queued {
+                    task,
+                    runtime: runtime.clone(),
+                    child: child.clone(),
+                });
+                return Ok(());
             }
+            state.running += 1;
         }
-        self.cancel(reason, Some((&child, index)));
+        self.spawn_task(runtime, child, task)
     }
 
-    /// Cancels the children (and, for failures and drops, the scope body).
-    /// Only the first cancellation is reported; later ones change nothing but
-    /// may still abort the body.
+    fn spawn_task(&self, runtime: &Handle, child: &str, task: Task) -> std::io::Result<()> {
+        let spawned = crate::spawn::spawn_on(runtime, &self.name, child, task);
+        if spawned.is_err() {
+            // The task was dropped unpolled and settles as cancelled without
+            // giving its slot back, so give it back here.
+            self.release_slot();
+        }
+        spawned
+    }
+
+    fn release_slot(&self) {
+        let next = {
+            let mut state = self.state();
+            state.running -= 1;
+            self.next_queued(&mut state)
+        };
+        if let Some(next) = next {
+            let _ = self.spawn_task(&next.runtime, &next.child, next.task);
+        }
+    }
+
+    /// Takes the next queued child and its slot, unless the group is cancelling.
+    fn next_queued(&self, state: &mut State) -> Option<Queued> {
+        if state.cancel.is_some() {
+            return None;
+        }
+        let next = state.queue.pop_front()?;
+        state.running += 1;
+        Some(next)
+    }
+
+    /// How many children are running (handed to the runtime, not settled).
+    pub(crate) fn running(&self) -> usize {
+        self.state().running
+    }
+
+    /// How many children wait for a slot under the concurrency limit.
+    pub(crate) fn queued(&self) -> usize {
+        self.state().queue.len()
+    }
+
+    /// Records how a child ended, frees its slot, and applies the policy: an
+    /// outcome the policy cancels on cancels the group.
+    pub(crate) fn settle(&self, settled: Settled, trigger_name: &str) {
+        let Settled {
+            index,
+            outcome,
+            failure,
+            payload,
+            dispatched,
+            to_starter,
+        } = settled;
+        let (next, cancel) = {
+            let mut state = self.state();
+            state.live.remove(&index);
+            match outcome {
+                ChildOutcome::Ok => state.succeeded += 1,
+                ChildOutcome::Cancelled => state.cancelled += 1,
+                ChildOutcome::Error | ChildOutcome::Panic => state.failed += 1,
+            }
+            if let Some(failure) = failure {
+                state.failures.push(failure);
+            }
+            if self.config.resume_panics && state.panic.is_none() {
+                state.panic = payload;
+            }
+            if dispatched {
+                state.running -= 1;
+            }
+            let cancel = if to_starter {
+                None
+            } else {
+                self.config.policy.cancels_on(outcome)
+            };
+            let next = if cancel.is_none() && dispatched {
+                self.next_queued(&mut state)
+            } else {
+                None
+            };
+            (next, cancel)
+        };
+        if let Some(reason) = cancel {
+            self.cancel(reason, Some((trigger_name, Some(index))));
+        }
+        if let Some(next) = next {
+            let _ = self.spawn_task(&next.runtime, &next.child, next.task);
+        }
+    }
+
+    /// Records a failure of the scope body, and cancels the group.
+    pub(crate) fn fail_body(&self, failure: Failure) {
+        let child = failure.child_name().to_owned();
+        {
+            let mut state = self.state();
+            state.failed += 1;
+            state.failures.push(failure);
+        }
+        self.cancel(CancelReason::BodyFailed, Some((&child, None)));
+    }
+
+    /// Cancels the children (and, for failures, deadlines and drops, the scope
+    /// body), and drops the queued children unstarted. Only the first
+    /// cancellation is reported; later ones change nothing but may still abort
+    /// the body.
     pub(crate) fn cancel(&self, reason: CancelReason, trigger: Option<(&str, Option<usize>)>) {
-        let first = {
+        let (first, dropped) = {
             let mut state = self.state();
             let first = state.cancel.is_none() && !state.closed;
             if first {
                 state.cancel = Some(reason);
             }
-            first
+            (first, std::mem::take(&mut state.queue))
         };
         if first {
             telemetry::cancel_requested(&self.span, &self.name, reason, trigger);
@@ -156,60 +272,98 @@ impl Supervisor {
         if reason.aborts_body() {
             self.abort.cancel();
         }
+        // Each queued child settles as cancelled as its task is dropped, which
+        // takes the lock: drop them outside it.
+        drop(dropped);
     }
 
-    /// Waits until every child has settled and closes the group to new ones.
-    pub(crate) async fn wait(&self) {
+    /// Waits until every child has settled and closes the group to new ones,
+    /// while `watch` enforces the deadline and the alarm.
+    pub(crate) async fn wait(&self, watch: Pin<&mut impl Future<Output = ()>>) {
         self.tracker.close();
-        loop {
-            self.tracker.wait().await;
-            let mut state = self.state();
-            // A spawn may have slipped in between the wake-up and the lock.
-            if self.tracker.is_empty() {
-                state.closed = true;
-                return;
+        let settled = async {
+            loop {
+                self.tracker.wait().await;
+                let mut state = self.state();
+                // A spawn may have slipped in between the wake-up and the lock.
+                if self.tracker.is_empty() {
+                    state.closed = true;
+                    return;
+                }
             }
+        };
+        tokio::select! {
+            () = settled => {}
+            () = watch => {}
         }
     }
 
+    /// Enforces the deadline and raises the unresponsive-child alarm. Never
+    /// completes; runs alongside the scope body and the wait for children.
+    pub(crate) async fn watch(&self) {
+        let deadline = async {
+            if let Some(deadline) = self.config.deadline {
+                tokio::time::sleep_until(deadline).await;
+                self.time_out(deadline);
+            }
+            std::future::pending::<()>().await;
+        };
+        let alarm = async {
+            if let Some(after) = self.config.unresponsive_after {
+                self.token.cancelled().await;
+                tokio::time::sleep(after).await;
+                let live: Vec<_> = self.state().live.iter().map(|(i, n)| (*i, n.clone())).collect();
+                for (index, child) in live {
+                    telemetry::child_unresponsive(&self.span, &self.name, &child, index, after);
+                }
+            }
+            std::future::pending::<()>().await;
+        };
+        tokio::join!(deadline, alarm);
+    }
+
+    fn time_out(&self, deadline: Instant) {
+        let error = DeadlineExceeded::new(deadline.saturating_duration_since(self.created));
+        {
+            let mut state = self.state();
+            state.timed_out = true;
+            state.failures.push(Failure::error(DEADLINE_NAME, None, error));
+        }
+        self.cancel(CancelReason::Deadline, None);
+    }
+
     /// Records the run's outcome on its span and returns the result: the
-    /// failures as an [`ErrorGroup`], in spawn order (the body last). Resumes
-    /// the first panic instead when the group was built to.
+    /// failures as an [`ErrorGroup`], in spawn order (the body and the
+    /// deadline last), unless the policy keeps them from raising. Resumes the
+    /// first panic instead when the group was built to.
     pub(crate) fn finish(&self) -> Result<(), ErrorGroup> {
-        let (mut failures, counts, cancel, panic) = {
+        let (mut failures, counts, cancel, timed_out, panic) = {
             let mut state = self.state();
             if state.cancel.is_none() && self.token.is_cancelled() {
                 // Nobody here cancelled the token: it descends from the token
                 // of an enclosing child, which was cancelled.
                 state.cancel = Some(CancelReason::ParentCancelled);
-                telemetry::cancel_requested(
-                    &self.span,
-                    &self.name,
-                    CancelReason::ParentCancelled,
-                    None,
-                );
+                telemetry::cancel_requested(&self.span, &self.name, CancelReason::ParentCancelled, None);
             }
             let counts = Counts {
                 spawned: state.spawned,
                 succeeded: state.succeeded,
-                failed: state.failures.len(),
+                failed: state.failed,
                 cancelled: state.cancelled,
             };
-            (
-                std::mem::take(&mut state.failures),
-                counts,
-                state.cancel,
-                state.panic.take(),
-            )
+            let failures = std::mem::take(&mut state.failures);
+            (failures, counts, state.cancel, state.timed_out, state.panic.take())
         };
-        let outcome = match (failures.is_empty(), cancel) {
-            (false, _) => GroupOutcome::Failed,
-            (true, Some(_)) => GroupOutcome::Cancelled,
-            (true, None) => GroupOutcome::Ok,
+        let raises = !failures.is_empty() && self.config.policy.raises(counts.succeeded);
+        let outcome = match (timed_out, raises, cancel) {
+            (true, _, _) => GroupOutcome::TimedOut,
+            (false, true, _) => GroupOutcome::Failed,
+            (false, false, Some(CancelReason::FirstSuccess) | None) => GroupOutcome::Ok,
+            (false, false, Some(_)) => GroupOutcome::Cancelled,
         };
         telemetry::group_closed(&self.span, outcome, counts);
         failures.sort_by_key(|f| f.child_index().unwrap_or(usize::MAX));
-        let result = match ErrorGroup::new(self.name.clone(), failures) {
+        let result = match ErrorGroup::new(self.name.clone(), failures).filter(|_| raises) {
             Some(group) => {
                 telemetry::group_raised(&self.span, &group);
                 Err(group)

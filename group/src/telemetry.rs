@@ -3,6 +3,8 @@
 //! emit its events. Nothing here runs unless a subscriber enables the callsite,
 //! so a group with no subscriber pays only tracing's disabled-callsite check.
 
+use std::time::Duration;
+
 use tracing::{Level, Span, field};
 
 use crate::error_group::{ErrorGroup, Failure};
@@ -18,6 +20,9 @@ pub const CHILD_SPAN: &str = "cohort.child";
 pub const CHILD_FAILED: &str = "cohort.child.failed";
 /// Event: the group started cancelling its children (emitted in the group span).
 pub const CANCEL_REQUESTED: &str = "cohort.group.cancel_requested";
+/// Event: a child was still running a set time after its group cancelled it
+/// (emitted in the group span).
+pub const CHILD_UNRESPONSIVE: &str = "cohort.child.unresponsive";
 /// Event: the group finished with failures; its `error` field holds the
 /// [`ErrorGroup`] as a `dyn Error` (emitted in the group span).
 pub const GROUP_RAISED: &str = "cohort.group.raised";
@@ -31,8 +36,8 @@ pub(crate) struct Counts {
     pub cancelled: usize,
 }
 
-pub(crate) fn group_span(name: &str, mode: &'static str) -> Span {
-    tracing::info_span!(
+pub(crate) fn group_span(name: &str, mode: &'static str, limit: Option<usize>) -> Span {
+    let span = tracing::info_span!(
         target: "cohort",
         "cohort.group",
         group.name = name,
@@ -44,7 +49,11 @@ pub(crate) fn group_span(name: &str, mode: &'static str) -> Span {
         group.failed = field::Empty,
         group.cancelled = field::Empty,
         otel.status_code = field::Empty,
-    )
+    );
+    if let Some(limit) = limit {
+        span.record("group.limit", limit);
+    }
+    span
 }
 
 pub(crate) fn child_span(group: &Span, name: &str, index: usize) -> Span {
@@ -99,6 +108,20 @@ pub(crate) fn cancel_requested(
         trigger.child.name = trigger.map(|(name, _)| name),
         trigger.child.index = trigger.and_then(|(_, index)| index),
         "group cancel requested",
+    );
+}
+
+pub(crate) fn child_unresponsive(span: &Span, group: &str, child: &str, index: usize, after: Duration) {
+    tracing::event!(
+        name: "cohort.child.unresponsive",
+        target: "cohort",
+        parent: span,
+        Level::WARN,
+        group.name = group,
+        child.name = child,
+        child.index = index,
+        cancelled_for_s = after.as_secs_f64(),
+        "child still running after cancellation",
     );
 }
 

@@ -1,0 +1,144 @@
+//! The readiness handshake of [`GroupHandle::start`](crate::GroupHandle::start):
+//! a child signals once that it has started, handing its caller a value.
+
+use std::error::Error;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::oneshot;
+
+use crate::child::{ChildHandle, Starter};
+use crate::error_group::Failure;
+use crate::outcome::ChildOutcome;
+use crate::spawn_error::SpawnError;
+
+/// Given to a child spawned with `start`: call [`signal`](Self::signal) once
+/// it has started (bound its socket, warmed its cache) to hand its caller a
+/// value. Dropping it unsignalled leaves the caller waiting until the child
+/// ends, which then fails the start.
+#[derive(Debug)]
+pub struct Ready<V> {
+    shared: Arc<Starting<V>>,
+}
+
+impl<V> Ready<V> {
+    /// Tells the caller of `start` that the child has started. From here on,
+    /// the child's failure is the group's.
+    pub fn signal(self, value: V) {
+        if let Some(tx) = self.shared.take() {
+            let _ = tx.send(Started::Ready(value));
+        }
+    }
+}
+
+/// Why a `start` failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The child could not be spawned.
+    Spawn(SpawnError),
+    /// The child failed before signalling; this is its own failure (the
+    /// group did not record it, nor cancel because of it).
+    Failed(Failure),
+    /// The child ended without signalling: it returned, or was cancelled.
+    NotStarted {
+        /// The child's name.
+        child: Arc<str>,
+        /// How it ended.
+        outcome: ChildOutcome,
+    },
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Spawn(e) => e.fmt(f),
+            Self::Failed(failure) => write!(
+                f,
+                "child {:?} failed before it started: {}",
+                failure.child_name(),
+                failure.message()
+            ),
+            Self::NotStarted { child, outcome } => {
+                write!(f, "child {child:?} ended ({outcome}) without signalling that it started")
+            }
+        }
+    }
+}
+
+impl Error for StartError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            Self::Spawn(e) => Some(e),
+            Self::Failed(failure) => failure.as_error(),
+            Self::NotStarted { .. } => None,
+        }
+    }
+}
+
+pub(crate) enum Started<V> {
+    Ready(V),
+    Failed(Failure),
+    Ended(ChildOutcome),
+}
+
+/// The sender, shared by the child's [`Ready`] and its settle hook: whichever
+/// takes it first speaks to the caller.
+struct Starting<V>(Mutex<Option<oneshot::Sender<Started<V>>>>);
+
+impl<V> fmt::Debug for Starting<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Starting")
+    }
+}
+
+impl<V> Starting<V> {
+    fn take(&self) -> Option<oneshot::Sender<Started<V>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+impl<V: Send> Starter for Starting<V> {
+    fn child_ended(&self, outcome: ChildOutcome, failure: Option<Failure>) -> Result<(), Option<Failure>> {
+        let Some(tx) = self.take() else {
+            return Err(failure); // already signalled: the group's
+        };
+        let message = match failure {
+            Some(failure) => Started::Failed(failure),
+            None => Started::Ended(outcome),
+        };
+        // The caller may have stopped waiting (its future was dropped): the
+        // failure then goes back to the group rather than being lost.
+        tx.send(message).map_err(|unsent| match unsent {
+            Started::Failed(failure) => Some(failure),
+            _ => None,
+        })
+    }
+}
+
+pub(crate) type Signalled<V> = oneshot::Receiver<Started<V>>;
+
+pub(crate) fn channel<V: Send + 'static>() -> (Ready<V>, Arc<dyn Starter>, Signalled<V>) {
+    let (tx, rx) = oneshot::channel();
+    let shared = Arc::new(Starting(Mutex::new(Some(tx))));
+    (Ready { shared: shared.clone() }, shared, rx)
+}
+
+pub(crate) async fn wait<T, V>(
+    handle: ChildHandle<T>,
+    signalled: Signalled<V>,
+) -> Result<(ChildHandle<T>, V), StartError> {
+    match signalled.await {
+        Ok(Started::Ready(value)) => Ok((handle, value)),
+        Ok(Started::Failed(failure)) => Err(StartError::Failed(failure)),
+        Ok(Started::Ended(outcome)) => Err(StartError::NotStarted {
+            child: handle.name().into(),
+            outcome,
+        }),
+        // The child's settle hook always speaks before it goes away.
+        Err(_closed) => Err(StartError::NotStarted {
+            child: handle.name().into(),
+            outcome: ChildOutcome::Cancelled,
+        }),
+    }
+}
