@@ -134,7 +134,10 @@ impl GroupBuilder {
             ));
         }
         if self.config.unresponsive_after == Some(Duration::ZERO) {
-            return Err(zero("unresponsive_after", "the alarm needs time to be worth raising"));
+            return Err(zero(
+                "unresponsive_after",
+                "the alarm needs time to be worth raising",
+            ));
         }
         if self.timeout == Some(Duration::ZERO) {
             return Err(zero("timeout", "a group with no time cannot run"));
@@ -150,9 +153,7 @@ impl GroupBuilder {
         }
         if let Some(deadline) = self.config.deadline {
             if deadline <= now {
-                return Err(ConfigError::DeadlinePassed {
-                    by: now - deadline,
-                });
+                return Err(ConfigError::DeadlinePassed { by: now - deadline });
             }
         }
         Ok(self.assemble())
@@ -189,9 +190,15 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::ZeroDuration { option, hint } => write!(f, "{option} must be greater than zero; {hint}"),
-            Self::ZeroLimit => f.write_str("limit must be at least 1: a limit of 0 would never run a child"),
-            Self::DeadlinePassed { by } => write!(f, "the deadline passed {by:?} before the group was built"),
+            Self::ZeroDuration { option, hint } => {
+                write!(f, "{option} must be greater than zero; {hint}")
+            }
+            Self::ZeroLimit => {
+                f.write_str("limit must be at least 1: a limit of 0 would never run a child")
+            }
+            Self::DeadlinePassed { by } => {
+                write!(f, "the deadline passed {by:?} before the group was built")
+            }
         }
     }
 }

@@ -202,7 +202,9 @@ where
         settle.dispatched = true;
         settle.span = crate::telemetry::child_span(&settle.sup.span, &settle.name, settle.index);
         let run = supervise(fut, token.clone(), grace);
-        let ending = context::with_token(token, run).instrument(settle.span.clone()).await;
+        let ending = context::with_token(token, run)
+            .instrument(settle.span.clone())
+            .await;
         settle.finish(ending);
     };
     (task, handle)
@@ -213,7 +215,11 @@ where
 pub(crate) trait Starter: Send + Sync {
     /// Hands the child's ending to the waiting caller, if it still waits.
     /// Returns the failure back when the child had already signalled.
-    fn child_ended(&self, outcome: ChildOutcome, failure: Option<Failure>) -> Result<(), Option<Failure>>;
+    fn child_ended(
+        &self,
+        outcome: ChildOutcome,
+        failure: Option<Failure>,
+    ) -> Result<(), Option<Failure>>;
 }
 
 /// Polls the child's future until it settles or is cancelled (after the grace
@@ -284,7 +290,8 @@ impl<T> Settle<T> {
             Ending::Ok(value) => (ChildOutcome::Ok, Some(value), None, None),
             Ending::Cancelled => (ChildOutcome::Cancelled, None, None, None),
             Ending::Error(type_name, error) => {
-                let failure = Failure::from_boxed(self.name.clone(), Some(self.index), type_name, error);
+                let failure =
+                    Failure::from_boxed(self.name.clone(), Some(self.index), type_name, error);
                 (ChildOutcome::Error, None, Some(failure), None)
             }
             Ending::Panic(payload) => {
@@ -296,7 +303,11 @@ impl<T> Settle<T> {
         if let Some(failure) = &failure {
             crate::telemetry::child_failed(&self.span, failure);
         }
-        crate::telemetry::child_closed(&self.span, outcome, failure.as_ref().map(Failure::error_type));
+        crate::telemetry::child_closed(
+            &self.span,
+            outcome,
+            failure.as_ref().map(Failure::error_type),
+        );
 
         // Who keeps the failure: a `start` caller still waiting, the child's
         // handle (collect-all), or the group.

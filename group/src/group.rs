@@ -14,10 +14,10 @@ use tracing::Instrument as _;
 
 use crate::builder::GroupBuilder;
 use crate::child::{self, ChildHandle, Starter};
-use crate::start::{Ready, StartError};
 use crate::error_group::{ErrorGroup, Failure};
 use crate::outcome::CancelReason;
 use crate::spawn_error::{SpawnError, SpawnErrorKind};
+use crate::start::{Ready, StartError};
 use crate::supervisor::Supervisor;
 
 /// The name a scope body's failure is reported under.
@@ -359,11 +359,20 @@ impl GroupHandle {
         E: Error + Send + Sync + 'static,
     {
         let refuse = |kind| SpawnError::new(&self.sup.name, name.clone(), kind);
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| refuse(SpawnErrorKind::NoRuntime))?;
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| refuse(SpawnErrorKind::NoRuntime))?;
         let (index, tracked) = self.sup.admit(&name).map_err(refuse)?;
         let token = self.sup.token.child_token();
         let fut = make(token.clone());
-        let (task, handle) = child::prepare(self.sup.clone(), name.clone(), index, token, fut, tracked, starter);
+        let (task, handle) = child::prepare(
+            self.sup.clone(),
+            name.clone(),
+            index,
+            token,
+            fut,
+            tracked,
+            starter,
+        );
         self.sup
             .dispatch(&runtime, &name, Box::pin(task))
             .map_err(|e| refuse(SpawnErrorKind::Runtime(e)))?;

@@ -109,9 +109,9 @@ pub use error_group::{
 pub use group::{BODY_NAME, Group, GroupHandle};
 pub use outcome::{CancelReason, ChildOutcome, GroupOutcome};
 pub use policy::Policy;
+pub use spawn_error::{SpawnError, SpawnErrorKind};
 pub use start::{Ready, StartError};
 pub use supervisor::DEADLINE_NAME;
-pub use spawn_error::{SpawnError, SpawnErrorKind};
 pub use tokio_util::sync::CancellationToken;
 
 /// The README's examples, compiled and run as doctests so they stay true.

@@ -101,7 +101,10 @@ impl CancelReason {
     /// first success is an early exit the body can observe; a failure or a
     /// deadline is not.
     pub(crate) const fn aborts_body(self) -> bool {
-        !matches!(self, Self::Explicit | Self::ParentCancelled | Self::FirstSuccess)
+        !matches!(
+            self,
+            Self::Explicit | Self::ParentCancelled | Self::FirstSuccess
+        )
     }
 }
 

@@ -60,7 +60,10 @@ impl fmt::Display for StartError {
                 failure.message()
             ),
             Self::NotStarted { child, outcome } => {
-                write!(f, "child {child:?} ended ({outcome}) without signalling that it started")
+                write!(
+                    f,
+                    "child {child:?} ended ({outcome}) without signalling that it started"
+                )
             }
         }
     }
@@ -99,7 +102,11 @@ impl<V> Starting<V> {
 }
 
 impl<V: Send> Starter for Starting<V> {
-    fn child_ended(&self, outcome: ChildOutcome, failure: Option<Failure>) -> Result<(), Option<Failure>> {
+    fn child_ended(
+        &self,
+        outcome: ChildOutcome,
+        failure: Option<Failure>,
+    ) -> Result<(), Option<Failure>> {
         let Some(tx) = self.take() else {
             return Err(failure); // already signalled: the group's
         };
@@ -121,7 +128,13 @@ pub(crate) type Signalled<V> = oneshot::Receiver<Started<V>>;
 pub(crate) fn channel<V: Send + 'static>() -> (Ready<V>, Arc<dyn Starter>, Signalled<V>) {
     let (tx, rx) = oneshot::channel();
     let shared = Arc::new(Starting(Mutex::new(Some(tx))));
-    (Ready { shared: shared.clone() }, shared, rx)
+    (
+        Ready {
+            shared: shared.clone(),
+        },
+        shared,
+        rx,
+    )
 }
 
 pub(crate) async fn wait<T, V>(

@@ -97,7 +97,8 @@ pub(crate) struct Settled {
 
 impl Supervisor {
     pub(crate) fn new(name: Arc<str>, span: Span, config: Config) -> Self {
-        let token = crate::context::parent_token().map_or_else(CancellationToken::new, |p| p.child_token());
+        let token =
+            crate::context::parent_token().map_or_else(CancellationToken::new, |p| p.child_token());
         Self {
             name,
             span,
@@ -115,7 +116,10 @@ impl Supervisor {
     }
 
     /// Admits one child: its spawn index and its place in the live set.
-    pub(crate) fn admit(&self, child: &Arc<str>) -> Result<(usize, TaskTrackerToken), SpawnErrorKind> {
+    pub(crate) fn admit(
+        &self,
+        child: &Arc<str>,
+    ) -> Result<(usize, TaskTrackerToken), SpawnErrorKind> {
         let mut state = self.state();
         if let Some(reason) = state.cancel {
             return Err(SpawnErrorKind::Closing(reason));
@@ -136,10 +140,19 @@ impl Supervisor {
 
     /// Hands an admitted child's task to the runtime, or queues it when the
     /// concurrency limit is reached.
-    pub(crate) fn dispatch(&self, runtime: &Handle, child: &Arc<str>, task: Task) -> std::io::Result<()> {
+    pub(crate) fn dispatch(
+        &self,
+        runtime: &Handle,
+        child: &Arc<str>,
+        task: Task,
+    ) -> std::io::Result<()> {
         {
             let mut state = self.state();
-            if self.config.limit.is_some_and(|limit| state.running >= limit) {
+            if self
+                .config
+                .limit
+                .is_some_and(|limit| state.running >= limit)
+            {
                 state.queue.push_back(Queued {
                     task,
                     runtime: runtime.clone(),
@@ -312,7 +325,12 @@ impl Supervisor {
             if let Some(after) = self.config.unresponsive_after {
                 self.token.cancelled().await;
                 tokio::time::sleep(after).await;
-                let live: Vec<_> = self.state().live.iter().map(|(i, n)| (*i, n.clone())).collect();
+                let live: Vec<_> = self
+                    .state()
+                    .live
+                    .iter()
+                    .map(|(i, n)| (*i, n.clone()))
+                    .collect();
                 for (index, child) in live {
                     telemetry::child_unresponsive(&self.span, &self.name, &child, index, after);
                 }
@@ -327,7 +345,9 @@ impl Supervisor {
         {
             let mut state = self.state();
             state.timed_out = true;
-            state.failures.push(Failure::error(DEADLINE_NAME, None, error));
+            state
+                .failures
+                .push(Failure::error(DEADLINE_NAME, None, error));
         }
         self.cancel(CancelReason::Deadline, None);
     }
@@ -343,7 +363,12 @@ impl Supervisor {
                 // Nobody here cancelled the token: it descends from the token
                 // of an enclosing child, which was cancelled.
                 state.cancel = Some(CancelReason::ParentCancelled);
-                telemetry::cancel_requested(&self.span, &self.name, CancelReason::ParentCancelled, None);
+                telemetry::cancel_requested(
+                    &self.span,
+                    &self.name,
+                    CancelReason::ParentCancelled,
+                    None,
+                );
             }
             let counts = Counts {
                 spawned: state.spawned,
@@ -352,7 +377,13 @@ impl Supervisor {
                 cancelled: state.cancelled,
             };
             let failures = std::mem::take(&mut state.failures);
-            (failures, counts, state.cancel, state.timed_out, state.panic.take())
+            (
+                failures,
+                counts,
+                state.cancel,
+                state.timed_out,
+                state.panic.take(),
+            )
         };
         let raises = !failures.is_empty() && self.config.policy.raises(counts.succeeded);
         let outcome = match (timed_out, raises, cancel) {

@@ -111,7 +111,13 @@ pub(crate) fn cancel_requested(
     );
 }
 
-pub(crate) fn child_unresponsive(span: &Span, group: &str, child: &str, index: usize, after: Duration) {
+pub(crate) fn child_unresponsive(
+    span: &Span,
+    group: &str,
+    child: &str,
+    index: usize,
+    after: Duration,
+) {
     tracing::event!(
         name: "cohort.child.unresponsive",
         target: "cohort",

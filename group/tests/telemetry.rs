@@ -328,6 +328,92 @@ async fn a_nested_group_reports_its_parents_cancellation() {
     assert_eq!(event_field(&reason, "reason"), Some("parent_cancelled"));
 }
 
+/// A deadline is recorded as its own outcome and cancel reason; the group
+/// span carries its limit.
+#[tokio::test(start_paused = true)]
+async fn deadlines_and_limits_are_recorded() {
+    let (captured, _) = capture_run(async {
+        let group = Group::builder("budget")
+            .timeout(ms(100))
+            .limit(4)
+            .policy(cohort::Policy::Supervise)
+            .build()
+            .unwrap();
+        group
+            .spawn("slow", forever::<(), std::io::Error>())
+            .unwrap();
+        group.join().await
+    })
+    .await;
+    let span = captured.span_where(telemetry::GROUP_SPAN, "group.name", "budget");
+    assert_eq!(field(&span, "group.outcome"), Some("timed_out"));
+    assert_eq!(field(&span, "group.limit"), Some("4"));
+    assert_eq!(field(&span, "group.mode"), Some("supervise"));
+    assert_eq!(field(&span, "otel.status_code"), Some("ERROR"));
+    let cancel = captured
+        .events_named(telemetry::CANCEL_REQUESTED)
+        .pop()
+        .unwrap();
+    assert_eq!(event_field(&cancel, "reason"), Some("deadline"));
+    let raised = captured
+        .events_named(telemetry::GROUP_RAISED)
+        .pop()
+        .unwrap();
+    assert!(
+        event_field(&raised, "error")
+            .unwrap()
+            .contains("(deadline): cohort::deadline::DeadlineExceeded")
+    );
+}
+
+/// A child still running a set time after its cancellation raises the
+/// unresponsive alarm, once, naming it; a child that stops in time does not.
+#[tokio::test(start_paused = true)]
+async fn an_unresponsive_child_is_reported() {
+    let (captured, started) = capture_run(async {
+        let group = Group::builder("stuck")
+            .grace_period(ms(10_000))
+            .unresponsive_after(ms(500))
+            .build()
+            .unwrap();
+        // Swallows its cancellation (the guide's failure mode) for 2s.
+        group
+            .spawn("swallows", async {
+                sleep(ms(2_000)).await;
+                Ok::<_, std::io::Error>(())
+            })
+            .unwrap();
+        group
+            .spawn_with("polite", |token| async move {
+                token.cancelled().await;
+                Ok::<_, std::io::Error>(())
+            })
+            .unwrap();
+        group
+            .spawn("fails", async {
+                sleep(ms(100)).await;
+                Err::<(), _>(ValueError("boom".into()))
+            })
+            .unwrap();
+        let started = tokio::time::Instant::now();
+        let _ = group.join().await;
+        started.elapsed()
+    })
+    .await;
+    assert_eq!(
+        started,
+        ms(2_000),
+        "the group waited for the stubborn child"
+    );
+    let alarms = captured.events_named(telemetry::CHILD_UNRESPONSIVE);
+    assert_eq!(alarms.len(), 1);
+    let alarm = &alarms[0];
+    assert_eq!(alarm.level, "WARN");
+    assert_eq!(event_field(alarm, "child.name"), Some("swallows"));
+    assert_eq!(event_field(alarm, "child.index"), Some("0"));
+    assert_eq!(event_field(alarm, "cancelled_for_s"), Some("0.5"));
+}
+
 /// Under tokio_unstable each child's task is named `group/child`, which is
 /// what tokio-console shows.
 #[cfg(tokio_unstable)]

@@ -1,0 +1,180 @@
+//! The concurrency limit: a lazy queue of stored futures, slots released on
+//! every path, nothing started after a failure, observable counts.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use cohort::{ChildOutcome, ConfigError, Group, Policy};
+use support::{ValueError, forever};
+use tokio::time::{Instant, sleep};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Tracks how many children run at once, and the most ever seen.
+#[derive(Clone, Default)]
+struct Gauge {
+    now: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+}
+
+impl Gauge {
+    fn enter(&self) -> impl Drop {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        Leave(self.now.clone())
+    }
+}
+
+struct Leave(Arc<AtomicUsize>);
+
+impl Drop for Leave {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn at_most_limit_children_run_and_the_rest_queue_in_order() {
+    let gauge = Gauge::default();
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let group = Group::builder("bounded").limit(3).build().unwrap();
+    for i in 0..10u64 {
+        let (gauge, order) = (gauge.clone(), order.clone());
+        group
+            .spawn(format!("c{i}"), async move {
+                let _in = gauge.enter();
+                order.lock().unwrap().push(i);
+                sleep(ms(10)).await;
+                Ok::<_, std::io::Error>(i)
+            })
+            .unwrap();
+    }
+    assert_eq!((group.running(), group.queued()), (3, 7));
+    let started = Instant::now();
+    group.join().await.unwrap();
+    assert_eq!(gauge.peak.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        started.elapsed(),
+        ms(40),
+        "ten 10ms children, three at a time: four rounds"
+    );
+    assert_eq!(
+        *order.lock().unwrap(),
+        (0..10).collect::<Vec<_>>(),
+        "queued children start in spawn order"
+    );
+}
+
+/// A slot is released however a child ends: ok, error (under a policy that
+/// carries on), panic, or cancellation through its handle.
+#[tokio::test(start_paused = true)]
+async fn slots_are_released_on_every_path() {
+    let group = Group::builder("paths")
+        .limit(1)
+        .policy(Policy::Supervise)
+        .build()
+        .unwrap();
+    group
+        .spawn("ok", async { Ok::<_, ValueError>(()) })
+        .unwrap();
+    group
+        .spawn("error", async { Err::<(), _>(ValueError("x".into())) })
+        .unwrap();
+    group
+        .spawn("panic", async {
+            panic!("boom");
+            #[allow(unreachable_code)]
+            Ok::<(), ValueError>(())
+        })
+        .unwrap();
+    let stuck = group
+        .spawn("cancelled", forever::<(), ValueError>())
+        .unwrap();
+    let last = group
+        .spawn("last", async { Ok::<_, ValueError>("ran") })
+        .unwrap();
+    // Let the first three run through the single slot; `stuck` then holds it.
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!((group.running(), group.queued()), (1, 1));
+    stuck.cancel();
+    let eg = group.join().await.unwrap_err();
+    assert_eq!(eg.len(), 2, "the error and the panic");
+    assert_eq!(stuck.outcome(), Some(ChildOutcome::Cancelled));
+    assert_eq!(
+        last.into_output(),
+        Some("ran"),
+        "the slot came back after each ending"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_failure_queued_children_never_start() {
+    let started = Arc::new(AtomicUsize::new(0));
+    let group = Group::builder("fail-fast").limit(2).build().unwrap();
+    group
+        .spawn("failing", async {
+            sleep(ms(10)).await;
+            Err::<(), _>(ValueError("boom".into()))
+        })
+        .unwrap();
+    let handles: Vec<_> = (0..50)
+        .map(|i| {
+            let started = started.clone();
+            group
+                .spawn(format!("c{i}"), async move {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    sleep(ms(100)).await;
+                    Ok::<_, ValueError>(())
+                })
+                .unwrap()
+        })
+        .collect();
+    let eg = group.join().await.unwrap_err();
+    assert_eq!(eg.len(), 1);
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        1,
+        "only the child that held the second slot ran"
+    );
+    let cancelled = handles
+        .iter()
+        .filter(|h| h.outcome() == Some(ChildOutcome::Cancelled))
+        .count();
+    assert_eq!(cancelled, 50);
+}
+
+/// A queued child is a stored future, not a task: 100k of them leave the
+/// runtime with only `limit` tasks alive.
+#[tokio::test(start_paused = true)]
+async fn queued_children_are_not_tasks() {
+    let group = Group::builder("lazy").limit(4).build().unwrap();
+    for i in 0..100_000u32 {
+        group
+            .spawn("item", async move {
+                sleep(ms(1)).await;
+                Ok::<_, std::io::Error>(i)
+            })
+            .unwrap();
+    }
+    let metrics = tokio::runtime::Handle::current().metrics();
+    assert_eq!(metrics.num_alive_tasks(), 4);
+    assert_eq!(group.queued(), 100_000 - 4);
+    group.join().await.unwrap();
+}
+
+#[test]
+fn a_limit_of_zero_is_a_clear_error() {
+    let err = Group::builder("g").limit(0).build().unwrap_err();
+    assert_eq!(err, ConfigError::ZeroLimit);
+    assert_eq!(
+        err.to_string(),
+        "limit must be at least 1: a limit of 0 would never run a child"
+    );
+}

@@ -1,0 +1,161 @@
+//! The streaming form: one child per item, at most n in flight, backpressure
+//! on the stream, and no more pulling once the group fails.
+
+mod support;
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use cohort::{Group, SpawnErrorKind};
+use futures_util::StreamExt as _;
+use support::ValueError;
+use tokio::time::{Instant, sleep};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn n(v: usize) -> NonZeroUsize {
+    NonZeroUsize::new(v).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_stream_is_pulled_only_when_a_slot_is_free() {
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let counter = pulled.clone();
+    let items = futures_util::stream::iter(0..100u64).inspect(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let started = Instant::now();
+    let (spawned, observed) = Group::new("ingest")
+        .scope(|g| {
+            let (in_flight, peak, pulled) = (in_flight.clone(), peak.clone(), pulled.clone());
+            async move {
+                let watcher = g.clone();
+                let pulled_early = pulled.clone();
+                // Sample how far ahead the stream was pulled while children run.
+                let probe = tokio::spawn(async move {
+                    sleep(ms(5)).await;
+                    (pulled_early.load(Ordering::SeqCst), watcher.running())
+                });
+                let spawned = g
+                    .spawn_stream("item", items, n(10), move |i| {
+                        let (in_flight, peak) = (in_flight.clone(), peak.clone());
+                        async move {
+                            let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                            peak.fetch_max(now, Ordering::SeqCst);
+                            sleep(ms(10)).await;
+                            in_flight.fetch_sub(1, Ordering::SeqCst);
+                            Ok::<_, ValueError>(i)
+                        }
+                    })
+                    .await?;
+                Ok::<_, cohort::SpawnError>((spawned, probe.await.unwrap()))
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(spawned, 100);
+    assert_eq!(
+        observed,
+        (10, 10),
+        "at 5ms only the first ten items were pulled"
+    );
+    assert_eq!(peak.load(Ordering::SeqCst), 10);
+    assert_eq!(started.elapsed(), ms(100), "ten rounds of ten");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_stops_the_pulling() {
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let counter = pulled.clone();
+    let items = futures_util::stream::iter(0..1_000u64).inspect(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    // The body feeds the stream; the failure cancels it with the children.
+    let eg = Group::new("ingest")
+        .scope(|g| async move {
+            g.spawn_stream("item", items, n(4), |i| async move {
+                sleep(ms(10)).await;
+                if i == 5 {
+                    return Err(ValueError(format!("item {i} corrupt")));
+                }
+                Ok(i)
+            })
+            .await
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(eg.len(), 1);
+    // Items 0-3 ran first, 4-7 in the second round, in which 5 failed.
+    assert_eq!(
+        pulled.load(Ordering::SeqCst),
+        8,
+        "pulling stopped at the failure"
+    );
+}
+
+/// A feeder that outlives the cancellation (here, within a grace period) sees
+/// the group cancelling and stops pulling by itself.
+#[tokio::test(start_paused = true)]
+async fn the_feeder_stops_pulling_when_the_group_cancels() {
+    let group = Group::builder("ingest")
+        .grace_period(ms(1_000))
+        .build()
+        .unwrap();
+    let g = group.handle();
+    let feeder = group
+        .spawn("feeder", async move {
+            let items = futures_util::stream::iter(0..1_000u64);
+            g.spawn_stream("item", items, n(4), |i| async move {
+                sleep(ms(10)).await;
+                if i == 5 {
+                    return Err(ValueError(format!("item {i} corrupt")));
+                }
+                Ok(i)
+            })
+            .await
+        })
+        .unwrap();
+    group.join().await.unwrap_err();
+    assert_eq!(feeder.into_output(), Some(8));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_stream_spawns_nothing() {
+    let group = Group::new("empty");
+    let spawned = group
+        .handle()
+        .spawn_stream(
+            "item",
+            futures_util::stream::empty::<u32>(),
+            n(3),
+            |i| async move { Ok::<_, ValueError>(i) },
+        )
+        .await
+        .unwrap();
+    assert_eq!(spawned, 0);
+    group.join().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn streaming_into_a_finished_group_is_an_error_naming_the_child() {
+    let group = Group::new("done");
+    let g = group.handle();
+    group.join().await.unwrap();
+    let err = g
+        .spawn_stream(
+            "item",
+            futures_util::stream::iter([1u32]),
+            n(1),
+            |i| async move { Ok::<_, ValueError>(i) },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err.kind(), SpawnErrorKind::Closed));
+    assert_eq!(err.child(), "item");
+}
