@@ -12,16 +12,17 @@ use std::any::Any;
 use std::error::Error;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::Poll;
-use std::time::Duration;
 
 use futures_util::FutureExt as _;
+use futures_util::task::AtomicWaker;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::{Instrument as _, Span};
 
-use crate::context;
+use crate::context::{self, Ambient, ChildToken};
 use crate::error_group::{BoxError, Failure};
 use crate::outcome::ChildOutcome;
 use crate::supervisor::{Settled, Supervisor};
@@ -36,7 +37,6 @@ use crate::supervisor::{Settled, Supervisor};
 pub struct ChildHandle<T> {
     name: Arc<str>,
     index: usize,
-    token: CancellationToken,
     slot: Arc<Slot<T>>,
 }
 
@@ -54,12 +54,7 @@ impl<T> ChildHandle<T> {
     /// Cancels this child alone. It ends as cancelled, which is not a group
     /// failure: its siblings and the group carry on.
     pub fn cancel(&self) {
-        self.token.cancel();
-    }
-
-    /// The child's cancellation token (the one passed to `spawn_with`).
-    pub fn token(&self) -> &CancellationToken {
-        &self.token
+        self.slot.ctl.cancel();
     }
 
     /// How the child ended, or `None` while it is still running.
@@ -132,9 +127,13 @@ impl<T> ChildResult<T> {
     }
 }
 
-/// Where a child's task leaves its outcome for the handle.
+/// What a child's task and its handle share: the outcome, and the child's
+/// cancellation controls.
 #[derive(Debug)]
-pub(crate) struct Slot<T>(Mutex<SlotState<T>>);
+pub(crate) struct Slot<T> {
+    ctl: Ctl,
+    state: Mutex<SlotState<T>>,
+}
 
 #[derive(Debug)]
 pub(crate) struct SlotState<T> {
@@ -145,7 +144,49 @@ pub(crate) struct SlotState<T> {
 
 impl<T> Slot<T> {
     fn lock(&self) -> std::sync::MutexGuard<'_, SlotState<T>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<T: Send> ChildToken for Slot<T> {
+    fn token(&self) -> CancellationToken {
+        self.ctl.token()
+    }
+}
+
+/// Cancelling one child. The group's token stops every child; a child is
+/// stopped alone by its flag (and its own token, if one was made), and its
+/// task is woken through the waker it left when it last went pending.
+#[derive(Debug)]
+struct Ctl {
+    group: CancellationToken,
+    own: OnceLock<CancellationToken>,
+    cancelled: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Ctl {
+    /// The child's own token, a child of the group's, made on first use.
+    fn token(&self) -> CancellationToken {
+        let token = self.own.get_or_init(|| self.group.child_token()).clone();
+        // `cancel` sets the flag before it looks for the token: one of the
+        // two sees the other.
+        if self.cancelled.load(Ordering::SeqCst) {
+            token.cancel();
+        }
+        token
+    }
+
+    fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        if let Some(token) = self.own.get() {
+            token.cancel();
+        }
+        self.waker.wake();
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
     }
 }
 
@@ -158,35 +199,45 @@ pub(crate) enum Ending<T> {
     Panic(Box<dyn Any + Send>),
 }
 
-/// Builds the task that runs one child, and the handle to it. The child's span
-/// opens when the task first runs, so a child queued under a limit costs no
-/// span until it starts.
-pub(crate) fn prepare<F, T, E>(
+/// Builds the task that runs one child, and the handle to it. `make` gets the
+/// child's own token only if `with_token` (as `spawn_with` asks). The child's
+/// span opens when the task first runs, so a child queued under a limit costs
+/// no span until it starts.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn prepare<M, F, T, E>(
     sup: Arc<Supervisor>,
     name: Arc<str>,
     index: usize,
-    token: CancellationToken,
-    fut: F,
+    make: M,
+    with_token: bool,
     tracked: TaskTrackerToken,
     starter: Option<Arc<dyn Starter>>,
 ) -> (impl Future<Output = ()> + Send + 'static, ChildHandle<T>)
 where
+    M: FnOnce(Option<CancellationToken>) -> F,
     F: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: Error + Send + Sync + 'static,
 {
-    let slot = Arc::new(Slot(Mutex::new(SlotState {
-        outcome: None,
-        value: None,
-        failure: None,
-    })));
+    let slot = Arc::new(Slot {
+        ctl: Ctl {
+            group: sup.token.clone(),
+            own: OnceLock::new(),
+            cancelled: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
+        },
+        state: Mutex::new(SlotState {
+            outcome: None,
+            value: None,
+            failure: None,
+        }),
+    });
+    let fut = make(with_token.then(|| slot.ctl.token()));
     let handle = ChildHandle {
         name: name.clone(),
         index,
-        token: token.clone(),
         slot: slot.clone(),
     };
-    let grace = sup.config.grace;
     let mut settle = Settle {
         sup,
         name,
@@ -201,10 +252,9 @@ where
     let task = async move {
         settle.dispatched = true;
         settle.span = crate::telemetry::child_span(&settle.sup.span, &settle.name, settle.index);
-        let run = supervise(fut, token.clone(), grace);
-        let ending = context::with_token(token, run)
-            .instrument(settle.span.clone())
-            .await;
+        let ambient = Ambient::Child(settle.slot.clone());
+        let run = supervise(fut, &settle.sup, &settle.slot.ctl);
+        let ending = context::scope(ambient, run).instrument(settle.span.clone()).await;
         settle.finish(ending);
     };
     (task, handle)
@@ -228,29 +278,39 @@ pub(crate) trait Starter: Send + Sync {
 /// it first ran never starts (nor gets a grace period), as in asyncio. The
 /// token's waker is registered
 /// only while the future is pending.
-async fn supervise<F, T, E>(fut: F, token: CancellationToken, grace: Option<Duration>) -> Ending<T>
+async fn supervise<F, T, E>(fut: F, sup: &Supervisor, ctl: &Ctl) -> Ending<T>
 where
     F: Future<Output = Result<T, E>>,
     E: Error + Send + Sync + 'static,
 {
     let fut = AssertUnwindSafe(fut).catch_unwind();
     tokio::pin!(fut);
-    let cancelled = token.cancelled();
-    tokio::pin!(cancelled);
+    // Registered only while the child is pending: the group's token (for
+    // every cause, a cancelled parent included) and the child's own, if it
+    // has one (the user may cancel a `spawn_with` token directly).
+    let group = sup.token.cancelled();
+    tokio::pin!(group);
+    let own = ctl.own.get().map(CancellationToken::cancelled);
+    tokio::pin!(own);
     let mut started = false;
     let first = std::future::poll_fn(|cx| {
-        if token.is_cancelled() {
+        if sup.is_cancelling() || ctl.is_cancelled() {
             return Poll::Ready(None);
         }
         started = true;
         if let Poll::Ready(result) = fut.as_mut().poll(cx) {
             return Poll::Ready(Some(result));
         }
-        cancelled.as_mut().poll(cx).map(|()| None)
+        ctl.waker.register(cx.waker());
+        let own_fired = own.as_mut().as_pin_mut().is_some_and(|own| own.poll(cx).is_ready());
+        if ctl.is_cancelled() || own_fired || group.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
     })
     .await;
     // A child cancelled before it started has nothing to clean up.
-    let grace = grace.filter(|_| started);
+    let grace = sup.config.grace.filter(|_| started);
     let result = match (first, grace) {
         (Some(result), _) => result,
         (None, None) => return Ending::Cancelled,

@@ -3,24 +3,43 @@
 //! A group created inside a child takes a child token of it, so cancelling the
 //! outer group reaches the inner group's children at once, during a grace
 //! period too, rather than only when the outer child's future is dropped.
+//! A child's own token is made only when something asks for it (a nested
+//! group, `spawn_with`): creating one takes the group token's lock, which a
+//! fan-out of trivial children should not pay for.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+/// A child whose token is made on demand.
+pub(crate) trait ChildToken: Send + Sync {
+    fn token(&self) -> CancellationToken;
+}
+
+#[derive(Clone)]
+pub(crate) enum Ambient {
+    /// A scope body: it shares its group's token.
+    Token(CancellationToken),
+    /// A child.
+    Child(Arc<dyn ChildToken>),
+}
+
 tokio::task_local! {
-    static CURRENT: CancellationToken;
+    static CURRENT: Ambient;
 }
 
 /// The token a new group's token descends from: the enclosing child's or body's.
 pub(crate) fn parent_token() -> Option<CancellationToken> {
-    CURRENT.try_with(CancellationToken::clone).ok()
+    CURRENT
+        .try_with(|ambient| match ambient {
+            Ambient::Token(token) => token.clone(),
+            Ambient::Child(child) => child.token(),
+        })
+        .ok()
 }
 
-/// Runs `fut` with `token` as the ambient token.
-pub(crate) fn with_token<F: Future>(
-    token: CancellationToken,
-    fut: F,
-) -> impl Future<Output = F::Output> {
-    CURRENT.scope(token, fut)
+/// Runs `fut` with `ambient` as what groups created inside it descend from.
+pub(crate) fn scope<F: Future>(ambient: Ambient, fut: F) -> impl Future<Output = F::Output> {
+    CURRENT.scope(ambient, fut)
 }

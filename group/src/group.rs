@@ -210,7 +210,8 @@ impl Group {
         let sup = self.handle.sup.clone();
         let watch = sup.watch();
         tokio::pin!(watch);
-        let body = crate::context::with_token(sup.token.clone(), body(self.handle()));
+        let ambient = crate::context::Ambient::Token(sup.token.clone());
+        let body = crate::context::scope(ambient, body(self.handle()));
         let value = tokio::select! {
             biased;
             () = sup.abort.cancelled() => None,
@@ -276,7 +277,7 @@ impl GroupHandle {
         T: Send + 'static,
         E: Error + Send + Sync + 'static,
     {
-        self.spawn_with(name, |_| fut)
+        self.spawn_child(name.into(), |_| fut, false, None)
     }
 
     /// Spawns a child whose future is built from its cancellation token, so it
@@ -296,7 +297,8 @@ impl GroupHandle {
         T: Send + 'static,
         E: Error + Send + Sync + 'static,
     {
-        self.spawn_child(name.into(), make, None)
+        let make = |token: Option<CancellationToken>| make(token.unwrap_or_default());
+        self.spawn_child(name.into(), make, true, None)
     }
 
     /// Spawns a child and waits until it signals, through its [`Ready`], that
@@ -342,7 +344,7 @@ impl GroupHandle {
         let name = name.into();
         let (ready, starting, signalled) = crate::start::channel();
         let handle = self
-            .spawn_child(name, |_| make(ready), Some(starting))
+            .spawn_child(name, |_| make(ready), false, Some(starting))
             .map_err(StartError::Spawn)?;
         crate::start::wait(handle, signalled).await
     }
@@ -350,7 +352,8 @@ impl GroupHandle {
     fn spawn_child<F, T, E>(
         &self,
         name: Arc<str>,
-        make: impl FnOnce(CancellationToken) -> F,
+        make: impl FnOnce(Option<CancellationToken>) -> F,
+        with_token: bool,
         starter: Option<Arc<dyn Starter>>,
     ) -> Result<ChildHandle<T>, SpawnError>
     where
@@ -359,23 +362,16 @@ impl GroupHandle {
         E: Error + Send + Sync + 'static,
     {
         let refuse = |kind| SpawnError::new(&self.sup.name, name.clone(), kind);
-        let runtime =
-            tokio::runtime::Handle::try_current().map_err(|_| refuse(SpawnErrorKind::NoRuntime))?;
-        let (index, tracked) = self.sup.admit(&name).map_err(refuse)?;
-        let token = self.sup.token.child_token();
-        let fut = make(token.clone());
-        let (task, handle) = child::prepare(
-            self.sup.clone(),
-            name.clone(),
-            index,
-            token,
-            fut,
-            tracked,
-            starter,
-        );
-        self.sup
-            .dispatch(&runtime, &name, Box::pin(task))
-            .map_err(|e| refuse(SpawnErrorKind::Runtime(e)))?;
+        let runtime = self.sup.runtime().ok_or_else(|| refuse(SpawnErrorKind::NoRuntime))?;
+        let admitted = self.sup.admit(&name).map_err(refuse)?;
+        let (index, tracked) = (admitted.index, admitted.tracked);
+        let (task, handle) = child::prepare(self.sup.clone(), name.clone(), index, make, with_token, tracked, starter);
+        let spawned = if admitted.run_now {
+            self.sup.spawn_task(&runtime, &name, task)
+        } else {
+            self.sup.enqueue(&runtime, &name, Box::pin(task))
+        };
+        spawned.map_err(|e| refuse(SpawnErrorKind::Runtime(e)))?;
         Ok(handle)
     }
 

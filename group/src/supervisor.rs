@@ -15,9 +15,11 @@
 //! it to run or to be dropped from the queue by a cancellation.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::runtime::Handle;
@@ -41,6 +43,13 @@ pub(crate) type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 pub(crate) struct Supervisor {
     pub(crate) name: Arc<str>,
+    /// The runtime current when the group was built; children run there.
+    runtime: Option<Handle>,
+    /// The enclosing child's token, which ours descends from.
+    parent: Option<CancellationToken>,
+    /// Set with the first cancellation: children check it before every poll
+    /// without taking the token's lock.
+    cancelling: AtomicBool,
     pub(crate) span: Span,
     pub(crate) config: Config,
     /// Cancels the children, for any reason.
@@ -81,6 +90,14 @@ struct Queued {
     child: Arc<str>,
 }
 
+/// An admitted child.
+pub(crate) struct Admitted {
+    pub index: usize,
+    pub tracked: TaskTrackerToken,
+    /// A slot was taken for it: spawn it now. Otherwise queue it.
+    pub run_now: bool,
+}
+
 /// How a child settled, as the supervisor needs to know it.
 pub(crate) struct Settled {
     pub index: usize,
@@ -97,10 +114,13 @@ pub(crate) struct Settled {
 
 impl Supervisor {
     pub(crate) fn new(name: Arc<str>, span: Span, config: Config) -> Self {
-        let token =
-            crate::context::parent_token().map_or_else(CancellationToken::new, |p| p.child_token());
+        let parent = crate::context::parent_token();
+        let token = parent.as_ref().map_or_else(CancellationToken::new, CancellationToken::child_token);
         Self {
             name,
+            runtime: Handle::try_current().ok(),
+            parent,
+            cancelling: AtomicBool::new(false),
             span,
             config,
             token,
@@ -115,11 +135,22 @@ impl Supervisor {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Admits one child: its spawn index and its place in the live set.
-    pub(crate) fn admit(
-        &self,
-        child: &Arc<str>,
-    ) -> Result<(usize, TaskTrackerToken), SpawnErrorKind> {
+    /// Whether the group has started cancelling its children.
+    pub(crate) fn is_cancelling(&self) -> bool {
+        self.cancelling.load(Ordering::Acquire)
+    }
+
+    /// The runtime children run on: the group's, else the caller's.
+    pub(crate) fn runtime(&self) -> Option<Cow<'_, Handle>> {
+        match &self.runtime {
+            Some(runtime) => Some(Cow::Borrowed(runtime)),
+            None => Handle::try_current().ok().map(Cow::Owned),
+        }
+    }
+
+    /// Admits one child: its spawn index, its place in the live set, and
+    /// whether it may run now (a slot was taken for it) or must queue.
+    pub(crate) fn admit(&self, child: &Arc<str>) -> Result<Admitted, SpawnErrorKind> {
         let mut state = self.state();
         if let Some(reason) = state.cancel {
             return Err(SpawnErrorKind::Closing(reason));
@@ -127,32 +158,34 @@ impl Supervisor {
         if state.closed {
             return Err(SpawnErrorKind::Closed);
         }
-        if self.token.is_cancelled() {
-            return Err(SpawnErrorKind::Closing(CancelReason::ParentCancelled));
-        }
         let index = state.spawned;
         state.spawned += 1;
         if self.config.unresponsive_after.is_some() {
             state.live.insert(index, child.clone());
         }
-        Ok((index, self.tracker.token()))
+        let run_now = self.has_slot(&state);
+        if run_now {
+            state.running += 1;
+        }
+        Ok(Admitted {
+            index,
+            tracked: self.tracker.token(),
+            run_now,
+        })
     }
 
-    /// Hands an admitted child's task to the runtime, or queues it when the
-    /// concurrency limit is reached.
-    pub(crate) fn dispatch(
-        &self,
-        runtime: &Handle,
-        child: &Arc<str>,
-        task: Task,
-    ) -> std::io::Result<()> {
+    fn has_slot(&self, state: &State) -> bool {
+        self.config
+            .limit
+            .is_none_or(|limit| state.running < limit && state.queue.is_empty())
+    }
+
+    /// Queues an admitted child that found no slot; starts it at once if one
+    /// freed up in the meantime.
+    pub(crate) fn enqueue(&self, runtime: &Handle, child: &Arc<str>, task: Task) -> std::io::Result<()> {
         {
             let mut state = self.state();
-            if self
-                .config
-                .limit
-                .is_some_and(|limit| state.running >= limit)
-            {
+            if !self.has_slot(&state) {
                 state.queue.push_back(Queued {
                     task,
                     runtime: runtime.clone(),
@@ -165,7 +198,11 @@ impl Supervisor {
         self.spawn_task(runtime, child, task)
     }
 
-    fn spawn_task(&self, runtime: &Handle, child: &str, task: Task) -> std::io::Result<()> {
+    /// Hands a child that holds a slot to the runtime.
+    pub(crate) fn spawn_task<F>(&self, runtime: &Handle, child: &str, task: F) -> std::io::Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
         let spawned = crate::spawn::spawn_on(runtime, &self.name, child, task);
         if spawned.is_err() {
             // The task was dropped unpolled and settles as cancelled without
@@ -279,6 +316,7 @@ impl Supervisor {
             (first, std::mem::take(&mut state.queue))
         };
         if first {
+            self.cancelling.store(true, Ordering::Release);
             telemetry::cancel_requested(&self.span, &self.name, reason, trigger);
             self.token.cancel();
         }
@@ -311,7 +349,8 @@ impl Supervisor {
         }
     }
 
-    /// Enforces the deadline and raises the unresponsive-child alarm. Never
+    /// Enforces the deadline, raises the unresponsive-child alarm, and notices
+    /// a cancelled parent. Never
     /// completes; runs alongside the scope body and the wait for children.
     pub(crate) async fn watch(&self) {
         let deadline = async {
@@ -337,7 +376,14 @@ impl Supervisor {
             }
             std::future::pending::<()>().await;
         };
-        tokio::join!(deadline, alarm);
+        let parent = async {
+            if let Some(parent) = &self.parent {
+                parent.cancelled().await;
+                self.cancel(CancelReason::ParentCancelled, None);
+            }
+            std::future::pending::<()>().await;
+        };
+        tokio::join!(deadline, alarm, parent);
     }
 
     fn time_out(&self, deadline: Instant) {

@@ -34,7 +34,6 @@ async fn first_failure_cancels_every_sibling() {
     assert_eq!(started.elapsed(), ms(10));
     assert_eq!(eg.len(), 1, "cancelled siblings are not failures");
     for sibling in &siblings {
-        assert!(sibling.token().is_cancelled());
         assert_eq!(sibling.outcome(), Some(ChildOutcome::Cancelled));
     }
 }

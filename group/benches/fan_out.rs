@@ -1,0 +1,209 @@
+//! What a group costs per child, against the baselines a service would use
+//! instead, measured in the same run: a bare `tokio::spawn` + `JoinHandle`, a
+//! `JoinSet`, and `futures::future::try_join_all` (no tasks at all).
+//!
+//! Groups of benchmarks:
+//! - `fan_out/{runtime}/{N}`: N trivial children, spawned and joined.
+//! - `first_failure/{runtime}`: N children sleep, one fails at once; the time
+//!   until the error surfaces with every sibling stopped.
+//! - `limit/{runtime}`: N children at most 100 at a time.
+//!
+//! Run: `cargo bench -p cohort --bench fan_out`. Report ratios, not times.
+
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cohort::Group;
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use futures_util::StreamExt as _;
+use tokio::runtime::Runtime;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// The two runtimes every benchmark runs on: (name, worker threads).
+const RUNTIMES: [(&str, usize); 2] = [("current_thread", 0), ("multi_thread_2", 2)];
+
+/// A runtime with `workers` worker threads (0: current-thread). With a
+/// dispatcher, every worker thread records spans through it, as a service
+/// with a subscriber does.
+fn runtime(workers: usize, dispatch: Option<tracing::Dispatch>) -> Runtime {
+    let mut builder = if workers == 0 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    };
+    if let Some(dispatch) = dispatch {
+        // The guard lives as long as the thread.
+        builder.on_thread_start(move || std::mem::forget(tracing::dispatcher::set_default(&dispatch)));
+    }
+    builder.enable_all().build().unwrap()
+}
+
+async fn trivial(i: u64) -> Result<u64, Infallible> {
+    Ok(black_box(i))
+}
+
+async fn bare_spawn(n: u64) -> u64 {
+    let handles: Vec<_> = (0..n).map(|i| tokio::spawn(trivial(i))).collect();
+    let mut sum = 0;
+    for h in handles {
+        sum += h.await.unwrap().unwrap();
+    }
+    sum
+}
+
+async fn join_set(n: u64) -> u64 {
+    let mut set = JoinSet::new();
+    for i in 0..n {
+        set.spawn(trivial(i));
+    }
+    let mut sum = 0;
+    while let Some(r) = set.join_next().await {
+        sum += r.unwrap().unwrap();
+    }
+    sum
+}
+
+async fn try_join_all(n: u64) -> u64 {
+    futures_util::future::try_join_all((0..n).map(trivial)).await.unwrap().into_iter().sum()
+}
+
+async fn cohort_group(n: u64) -> u64 {
+    let group = Group::new("bench");
+    let handles: Vec<_> = (0..n).map(|i| group.spawn("child", trivial(i)).unwrap()).collect();
+    group.join().await.unwrap();
+    handles.into_iter().map(|h| h.into_output().unwrap()).sum()
+}
+
+fn fan_out(c: &mut Criterion) {
+    for (rt_name, workers) in RUNTIMES {
+        let mut g = c.benchmark_group(format!("fan_out/{rt_name}"));
+        g.sample_size(20);
+        for n in [10_000u64, 100_000] {
+            let rt = runtime(workers, None);
+            g.bench_with_input(BenchmarkId::new("tokio_spawn", n), &n, |b, &n| b.to_async(&rt).iter(|| bare_spawn(n)));
+            g.bench_with_input(BenchmarkId::new("join_set", n), &n, |b, &n| b.to_async(&rt).iter(|| join_set(n)));
+            g.bench_with_input(BenchmarkId::new("try_join_all", n), &n, |b, &n| b.to_async(&rt).iter(|| try_join_all(n)));
+            g.bench_with_input(BenchmarkId::new("cohort", n), &n, |b, &n| b.to_async(&rt).iter(|| cohort_group(n)));
+            // A registry stores every span: the cost of a real subscriber's
+            // bookkeeping, without any output.
+            let dispatch = tracing::Dispatch::new(tracing_subscriber::registry());
+            let subscribed = runtime(workers, Some(dispatch.clone()));
+            g.bench_with_input(BenchmarkId::new("cohort_subscribed", n), &n, |b, &n| {
+                b.iter(|| tracing::dispatcher::with_default(&dispatch, || subscribed.block_on(cohort_group(n))))
+            });
+        }
+        g.finish();
+    }
+}
+
+const SLEEPERS: u64 = 10_000;
+
+async fn sleeper(fail: bool) -> Result<(), std::io::Error> {
+    if fail {
+        return Err(std::io::Error::other("boom"));
+    }
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    Ok(())
+}
+
+/// JoinSet: the first error surfaces from `join_next`; then abort the rest and
+/// wait for them, which is what the group does.
+async fn join_set_first_failure(n: u64) -> bool {
+    let mut set = JoinSet::new();
+    for i in 0..n {
+        set.spawn(sleeper(i == n / 2));
+    }
+    let failed = matches!(set.join_next().await, Some(Ok(Err(_))));
+    set.shutdown().await;
+    failed
+}
+
+async fn cohort_first_failure(n: u64) -> bool {
+    let group = Group::new("bench");
+    for i in 0..n {
+        group.spawn("sleeper", sleeper(i == n / 2)).unwrap();
+    }
+    group.join().await.is_err()
+}
+
+fn first_failure(c: &mut Criterion) {
+    for (rt_name, workers) in RUNTIMES {
+        let rt = runtime(workers, None);
+        let mut g = c.benchmark_group(format!("first_failure/{rt_name}"));
+        g.sample_size(20);
+        g.bench_function(BenchmarkId::new("join_set", SLEEPERS), |b| {
+            b.to_async(&rt).iter(|| join_set_first_failure(SLEEPERS))
+        });
+        g.bench_function(BenchmarkId::new("cohort", SLEEPERS), |b| {
+            b.to_async(&rt).iter(|| cohort_first_failure(SLEEPERS))
+        });
+        g.finish();
+    }
+}
+
+const LIMITED: u64 = 10_000;
+
+async fn yielding(i: u64) -> Result<u64, Infallible> {
+    tokio::task::yield_now().await;
+    Ok(i)
+}
+
+/// The guide's recipe: one task per item, each gated by a semaphore.
+async fn semaphore_tasks(n: u64) -> u64 {
+    let sem = Arc::new(Semaphore::new(100));
+    let mut set = JoinSet::new();
+    for i in 0..n {
+        let sem = sem.clone();
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await.unwrap();
+            yielding(i).await
+        });
+    }
+    let mut sum = 0;
+    while let Some(r) = set.join_next().await {
+        sum += r.unwrap().unwrap();
+    }
+    sum
+}
+
+/// No tasks: futures polled in one task, 100 at a time.
+async fn buffer_unordered(n: u64) -> u64 {
+    futures_util::stream::iter((0..n).map(yielding))
+        .buffer_unordered(100)
+        .map(Result::unwrap)
+        .fold(0, |a, b| async move { a + b })
+        .await
+}
+
+async fn cohort_limit(n: u64) -> u64 {
+    let group = Group::builder("bench").limit(100).build().unwrap();
+    let handles: Vec<_> = (0..n).map(|i| group.spawn("child", yielding(i)).unwrap()).collect();
+    group.join().await.unwrap();
+    handles.into_iter().map(|h| h.into_output().unwrap()).sum()
+}
+
+fn limit(c: &mut Criterion) {
+    for (rt_name, workers) in RUNTIMES {
+        let rt = runtime(workers, None);
+        let mut g = c.benchmark_group(format!("limit/{rt_name}"));
+        g.sample_size(20);
+        g.bench_function(BenchmarkId::new("semaphore_tasks", LIMITED), |b| {
+            b.to_async(&rt).iter(|| semaphore_tasks(LIMITED))
+        });
+        g.bench_function(BenchmarkId::new("buffer_unordered", LIMITED), |b| {
+            b.to_async(&rt).iter(|| buffer_unordered(LIMITED))
+        });
+        g.bench_function(BenchmarkId::new("cohort_limit", LIMITED), |b| {
+            b.to_async(&rt).iter(|| cohort_limit(LIMITED))
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, fan_out, first_failure, limit);
+criterion_main!(benches);

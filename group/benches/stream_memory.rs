@@ -1,0 +1,109 @@
+//! Peak memory of the streaming form: 10M items through `spawn_stream` with at
+//! most 100 in flight, against a baseline of one `tokio::spawn` per item gated
+//! by a semaphore acquired before spawning (flat memory, no supervision).
+//! Memory should not grow with the stream's length.
+//!
+//! Run: `cargo bench -p cohort --bench stream_memory` (prints a table).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::convert::Infallible;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use cohort::Group;
+use tokio::sync::Semaphore;
+
+/// Counts live heap bytes and their peak.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(live, Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+const IN_FLIGHT: usize = 100;
+
+async fn item(i: u64) -> Result<u64, Infallible> {
+    tokio::task::yield_now().await;
+    Ok(i)
+}
+
+async fn cohort_stream(n: u64) {
+    let group = Group::new("stream");
+    let items = futures_util::stream::iter(0..n);
+    let in_flight = NonZeroUsize::new(IN_FLIGHT).unwrap();
+    let spawned = group.handle().spawn_stream("item", items, in_flight, item).await.unwrap();
+    assert_eq!(spawned, n);
+    group.join().await.unwrap();
+}
+
+async fn semaphore_spawn(n: u64) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    for i in 0..n {
+        let slot = slots.clone().acquire_owned().await.unwrap();
+        tokio::spawn(async move {
+            let _slot = slot;
+            item(i).await
+        });
+    }
+    // Wait for the last ones.
+    let _all = slots.acquire_many(IN_FLIGHT as u32).await.unwrap();
+}
+
+/// Runs one workload on a fresh 2-worker runtime; returns (peak bytes above
+/// the baseline when it started, seconds).
+fn measure<F: Future<Output = ()>>(run: impl FnOnce() -> F) -> (usize, f64) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let started = Instant::now();
+    rt.block_on(run());
+    let secs = started.elapsed().as_secs_f64();
+    (PEAK.load(Ordering::Relaxed) - base, secs)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; any other argument is a list of sizes.
+    let sizes: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect::<Vec<_>>();
+    let sizes = if sizes.is_empty() { vec![100_000, 1_000_000, 10_000_000] } else { sizes };
+    println!("items       workload          peak KiB   seconds   items/s");
+    for n in sizes {
+        for (name, result) in [
+            ("semaphore_spawn", measure(|| semaphore_spawn(n))),
+            ("cohort_stream", measure(|| cohort_stream(n))),
+        ] {
+            let (peak, secs) = result;
+            println!(
+                "{n:<11} {name:<17} {:>8}   {secs:>7.2}   {:>9.0}",
+                peak / 1024,
+                n as f64 / secs
+            );
+        }
+    }
+}
