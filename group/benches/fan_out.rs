@@ -48,7 +48,8 @@ async fn trivial(i: u64) -> Result<u64, Infallible> {
 }
 
 async fn bare_spawn(n: u64) -> u64 {
-    let handles: Vec<_> = (0..n).map(|i| tokio::spawn(trivial(i))).collect();
+    let mut handles = Vec::with_capacity(n as usize);
+    handles.extend((0..n).map(|i| tokio::spawn(trivial(i))));
     let mut sum = 0;
     for h in handles {
         sum += h.await.unwrap().unwrap();
@@ -74,7 +75,8 @@ async fn try_join_all(n: u64) -> u64 {
 
 async fn cohort_group(n: u64) -> u64 {
     let group = Group::new("bench");
-    let handles: Vec<_> = (0..n).map(|i| group.spawn("child", trivial(i)).unwrap()).collect();
+    let mut handles = Vec::with_capacity(n as usize);
+    handles.extend((0..n).map(|i| group.spawn("child", trivial(i)).unwrap()));
     group.join().await.unwrap();
     handles.into_iter().map(|h| h.into_output().unwrap()).sum()
 }
@@ -182,7 +184,8 @@ async fn buffer_unordered(n: u64) -> u64 {
 
 async fn cohort_limit(n: u64) -> u64 {
     let group = Group::builder("bench").limit(100).build().unwrap();
-    let handles: Vec<_> = (0..n).map(|i| group.spawn("child", yielding(i)).unwrap()).collect();
+    let mut handles = Vec::with_capacity(n as usize);
+    handles.extend((0..n).map(|i| group.spawn("child", yielding(i)).unwrap()));
     group.join().await.unwrap();
     handles.into_iter().map(|h| h.into_output().unwrap()).sum()
 }

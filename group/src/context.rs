@@ -39,6 +39,12 @@ pub(crate) fn parent_token() -> Option<CancellationToken> {
         .ok()
 }
 
+/// Runs `f` (one poll of a child) with `ambient` as what groups created
+/// inside it descend from.
+pub(crate) fn enter<R>(ambient: Ambient, f: impl FnOnce() -> R) -> R {
+    CURRENT.sync_scope(ambient, f)
+}
+
 /// Runs `fut` with `ambient` as what groups created inside it descend from.
 pub(crate) fn scope<F: Future>(ambient: Ambient, fut: F) -> impl Future<Output = F::Output> {
     CURRENT.scope(ambient, fut)

@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::builder::GroupBuilder;
-use crate::child::{self, ChildHandle, Starter};
+use crate::child::{self, Starter};
+use crate::handle::ChildHandle;
 use crate::error_group::{ErrorGroup, Failure};
 use crate::outcome::CancelReason;
 use crate::spawn_error::{SpawnError, SpawnErrorKind};
@@ -364,8 +365,14 @@ impl GroupHandle {
         let refuse = |kind| SpawnError::new(&self.sup.name, name.clone(), kind);
         let runtime = self.sup.runtime().ok_or_else(|| refuse(SpawnErrorKind::NoRuntime))?;
         let admitted = self.sup.admit(&name).map_err(refuse)?;
-        let (index, tracked) = (admitted.index, admitted.tracked);
-        let (task, handle) = child::prepare(self.sup.clone(), name.clone(), index, make, with_token, tracked, starter);
+        let spec = child::Spec {
+            name: name.clone(),
+            index: admitted.index,
+            with_token,
+            tracked: admitted.tracked,
+            starter,
+        };
+        let (task, handle) = child::prepare(self.sup.clone(), spec, make);
         let spawned = if admitted.run_now {
             self.sup.spawn_task(&runtime, &name, task)
         } else {

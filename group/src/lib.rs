@@ -89,6 +89,7 @@ mod context;
 mod deadline;
 mod error_group;
 mod group;
+mod handle;
 mod outcome;
 mod panic;
 mod policy;
@@ -97,11 +98,12 @@ mod spawn_error;
 mod split;
 mod start;
 mod supervisor;
+mod task;
 pub mod telemetry;
 
 pub use builder::{ConfigError, GroupBuilder};
 pub use catch::Catch;
-pub use child::{ChildHandle, ChildResult};
+pub use handle::{ChildHandle, ChildResult};
 pub use deadline::DeadlineExceeded;
 pub use error_group::{
     BoxError, ErrorGroup, Failure, FailureKind, GROUP_ERROR_TYPE, Leaf, PANIC_ERROR_TYPE,

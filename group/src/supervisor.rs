@@ -5,9 +5,15 @@
 //!
 //! Children run as ordinary tokio tasks tracked by a [`TaskTracker`]; the group
 //! is finished when the tracker is empty *and* no more children can be
-//! admitted. Admission and the "closed" flag are decided under one lock, so a
-//! spawn racing the group's end either lands in the live set (and is waited
-//! for) or is refused: no child ever runs unsupervised.
+//! admitted. A spawn takes its place in the tracker *before* it checks the
+//! "closed" flag, and the group sets the flag *before* it checks the tracker,
+//! with a sequentially consistent fence on each side: so a spawn racing the
+//! group's end either is seen by the group (and waited for) or sees the flag
+//! (and is refused). No child ever runs unsupervised.
+//!
+//! The hot path takes no lock: admission and a successful child's settling
+//! are a few atomic operations. The lock guards what only failures,
+//! cancellations, the limit's queue and the alarm need.
 //!
 //! Over the limit, a child waits in a queue as its (boxed) task future, not as a
 //! spawned task, and is handed to the runtime when a running child settles.
@@ -19,7 +25,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::runtime::Handle;
@@ -48,8 +54,14 @@ pub(crate) struct Supervisor {
     /// The enclosing child's token, which ours descends from.
     parent: Option<CancellationToken>,
     /// Set with the first cancellation: children check it before every poll
-    /// without taking the token's lock.
+    /// without taking the token's lock, and no child is admitted after it.
     cancelling: AtomicBool,
+    /// No child may be admitted any more: the group has finished.
+    closed: AtomicBool,
+    spawned: AtomicUsize,
+    succeeded: AtomicUsize,
+    failed: AtomicUsize,
+    cancelled: AtomicUsize,
     pub(crate) span: Span,
     pub(crate) config: Config,
     /// Cancels the children, for any reason.
@@ -64,16 +76,10 @@ pub(crate) struct Supervisor {
 
 #[derive(Default)]
 struct State {
-    /// No child may be admitted any more: the group has finished.
-    closed: bool,
-    /// Set by the first cancellation; no child is admitted after it either.
+    /// Set by the first cancellation; no child is admitted after it.
     cancel: Option<CancelReason>,
     timed_out: bool,
-    spawned: usize,
-    succeeded: usize,
-    failed: usize,
-    cancelled: usize,
-    /// Children handed to the runtime and not yet settled.
+    /// Under a limit: children handed to the runtime and not yet settled.
     running: usize,
     queue: VecDeque<Queued>,
     failures: Vec<Failure>,
@@ -121,6 +127,11 @@ impl Supervisor {
             runtime: Handle::try_current().ok(),
             parent,
             cancelling: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            spawned: AtomicUsize::new(0),
+            succeeded: AtomicUsize::new(0),
+            failed: AtomicUsize::new(0),
+            cancelled: AtomicUsize::new(0),
             span,
             config,
             token,
@@ -151,29 +162,42 @@ impl Supervisor {
     /// Admits one child: its spawn index, its place in the live set, and
     /// whether it may run now (a slot was taken for it) or must queue.
     pub(crate) fn admit(&self, child: &Arc<str>) -> Result<Admitted, SpawnErrorKind> {
-        let mut state = self.state();
-        if let Some(reason) = state.cancel {
-            return Err(SpawnErrorKind::Closing(reason));
+        let tracked = self.tracker.token();
+        // Pairs with the fence in `wait`: see the module docs.
+        fence(Ordering::SeqCst);
+        if self.cancelling.load(Ordering::Relaxed) || self.closed.load(Ordering::Relaxed) {
+            return Err(self.refusal());
         }
-        if state.closed {
-            return Err(SpawnErrorKind::Closed);
-        }
-        let index = state.spawned;
-        state.spawned += 1;
-        if self.config.unresponsive_after.is_some() {
-            state.live.insert(index, child.clone());
-        }
-        let run_now = self.has_slot(&state);
-        if run_now {
-            state.running += 1;
-        }
+        let index = self.spawned.fetch_add(1, Ordering::Relaxed);
+        let run_now = if self.config.limit.is_some() || self.config.unresponsive_after.is_some() {
+            let mut state = self.state();
+            if self.config.unresponsive_after.is_some() {
+                state.live.insert(index, child.clone());
+            }
+            let run_now = self.has_slot(&state);
+            if run_now && self.config.limit.is_some() {
+                state.running += 1;
+            }
+            run_now
+        } else {
+            true
+        };
         Ok(Admitted {
             index,
-            tracked: self.tracker.token(),
+            tracked,
             run_now,
         })
     }
 
+    /// Why a spawn is refused, once the flags said it is.
+    fn refusal(&self) -> SpawnErrorKind {
+        match self.state().cancel {
+            Some(reason) => SpawnErrorKind::Closing(reason),
+            None => SpawnErrorKind::Closed,
+        }
+    }
+
+    /// Whether a slot is free under the limit (always, without one).
     fn has_slot(&self, state: &State) -> bool {
         self.config
             .limit
@@ -185,6 +209,13 @@ impl Supervisor {
     pub(crate) fn enqueue(&self, runtime: &Handle, child: &Arc<str>, task: Task) -> std::io::Result<()> {
         {
             let mut state = self.state();
+            if state.cancel.is_some() {
+                // Cancelled since it was admitted: it never starts, and settles
+                // as cancelled as it is dropped, outside the lock.
+                drop(state);
+                drop(task);
+                return Ok(());
+            }
             if !self.has_slot(&state) {
                 state.queue.push_back(Queued {
                     task,
@@ -204,7 +235,7 @@ impl Supervisor {
         F: Future<Output = ()> + Send + 'static,
     {
         let spawned = crate::spawn::spawn_on(runtime, &self.name, child, task);
-        if spawned.is_err() {
+        if spawned.is_err() && self.config.limit.is_some() {
             // The task was dropped unpolled and settles as cancelled without
             // giving its slot back, so give it back here.
             self.release_slot();
@@ -233,9 +264,13 @@ impl Supervisor {
         Some(next)
     }
 
-    /// How many children are running (handed to the runtime, not settled).
+    /// How many children are running: admitted, not settled, not queued.
     pub(crate) fn running(&self) -> usize {
-        self.state().running
+        let settled = self.succeeded.load(Ordering::Relaxed)
+            + self.failed.load(Ordering::Relaxed)
+            + self.cancelled.load(Ordering::Relaxed);
+        let queued = self.queued();
+        self.spawned.load(Ordering::Relaxed).saturating_sub(settled + queued)
     }
 
     /// How many children wait for a slot under the concurrency limit.
@@ -254,35 +289,35 @@ impl Supervisor {
             dispatched,
             to_starter,
         } = settled;
-        let (next, cancel) = {
+        let counter = match outcome {
+            ChildOutcome::Ok => &self.succeeded,
+            ChildOutcome::Cancelled => &self.cancelled,
+            ChildOutcome::Error | ChildOutcome::Panic => &self.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let cancel = if to_starter {
+            None
+        } else {
+            self.config.policy.cancels_on(outcome)
+        };
+        let limited = self.config.limit.is_some();
+        let tracked = self.config.unresponsive_after.is_some();
+        let keep_panic = self.config.resume_panics && payload.is_some();
+        let mut next = None;
+        if failure.is_some() || keep_panic || limited || tracked {
             let mut state = self.state();
             state.live.remove(&index);
-            match outcome {
-                ChildOutcome::Ok => state.succeeded += 1,
-                ChildOutcome::Cancelled => state.cancelled += 1,
-                ChildOutcome::Error | ChildOutcome::Panic => state.failed += 1,
-            }
-            if let Some(failure) = failure {
-                state.failures.push(failure);
-            }
-            if self.config.resume_panics && state.panic.is_none() {
+            state.failures.extend(failure);
+            if keep_panic && state.panic.is_none() {
                 state.panic = payload;
             }
-            if dispatched {
+            if limited && dispatched {
                 state.running -= 1;
+                if cancel.is_none() {
+                    next = self.next_queued(&mut state);
+                }
             }
-            let cancel = if to_starter {
-                None
-            } else {
-                self.config.policy.cancels_on(outcome)
-            };
-            let next = if cancel.is_none() && dispatched {
-                self.next_queued(&mut state)
-            } else {
-                None
-            };
-            (next, cancel)
-        };
+        }
         if let Some(reason) = cancel {
             self.cancel(reason, Some((trigger_name, Some(index))));
         }
@@ -294,11 +329,8 @@ impl Supervisor {
     /// Records a failure of the scope body, and cancels the group.
     pub(crate) fn fail_body(&self, failure: Failure) {
         let child = failure.child_name().to_owned();
-        {
-            let mut state = self.state();
-            state.failed += 1;
-            state.failures.push(failure);
-        }
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        self.state().failures.push(failure);
         self.cancel(CancelReason::BodyFailed, Some((&child, None)));
     }
 
@@ -309,7 +341,7 @@ impl Supervisor {
     pub(crate) fn cancel(&self, reason: CancelReason, trigger: Option<(&str, Option<usize>)>) {
         let (first, dropped) = {
             let mut state = self.state();
-            let first = state.cancel.is_none() && !state.closed;
+            let first = state.cancel.is_none() && !self.closed.load(Ordering::Relaxed);
             if first {
                 state.cancel = Some(reason);
             }
@@ -335,10 +367,11 @@ impl Supervisor {
         let settled = async {
             loop {
                 self.tracker.wait().await;
-                let mut state = self.state();
-                // A spawn may have slipped in between the wake-up and the lock.
+                self.closed.store(true, Ordering::Relaxed);
+                // Pairs with the fence in `admit`: a spawn that slipped in
+                // after the wake-up is either seen here or sees `closed`.
+                fence(Ordering::SeqCst);
                 if self.tracker.is_empty() {
-                    state.closed = true;
                     return;
                 }
             }
@@ -417,10 +450,10 @@ impl Supervisor {
                 );
             }
             let counts = Counts {
-                spawned: state.spawned,
-                succeeded: state.succeeded,
-                failed: state.failed,
-                cancelled: state.cancelled,
+                spawned: self.spawned.load(Ordering::Relaxed),
+                succeeded: self.succeeded.load(Ordering::Relaxed),
+                failed: self.failed.load(Ordering::Relaxed),
+                cancelled: self.cancelled.load(Ordering::Relaxed),
             };
             let failures = std::mem::take(&mut state.failures);
             (
