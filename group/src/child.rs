@@ -19,6 +19,7 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 use crate::context::ChildToken;
 use crate::error_group::{BoxError, Failure};
 use crate::handle::ChildHandle;
+use crate::name::Name;
 use crate::outcome::ChildOutcome;
 use crate::supervisor::Supervisor;
 use crate::task::ChildTask;
@@ -26,7 +27,7 @@ use crate::task::ChildTask;
 /// What a child's task and its handle share.
 #[derive(Debug)]
 pub(crate) struct Slot<T> {
-    pub(crate) name: Arc<str>,
+    pub(crate) name: Name,
     pub(crate) index: usize,
     pub(crate) ctl: Ctl,
     state: Mutex<SlotState<T>>,
@@ -114,7 +115,7 @@ pub(crate) trait Starter: Send + Sync {
 
 /// How to build one child.
 pub(crate) struct Spec {
-    pub name: Arc<str>,
+    pub name: Name,
     pub index: usize,
     /// Make the child's own token up front (`spawn_with` hands it over).
     pub with_token: bool,

@@ -15,6 +15,7 @@ use tracing::Instrument as _;
 use crate::builder::GroupBuilder;
 use crate::child::{self, Starter};
 use crate::handle::ChildHandle;
+use crate::name::Name;
 use crate::error_group::{ErrorGroup, Failure};
 use crate::outcome::CancelReason;
 use crate::spawn_error::{SpawnError, SpawnErrorKind};
@@ -109,7 +110,7 @@ impl Group {
     /// Spawns a child. See [`GroupHandle::spawn`].
     pub fn spawn<F, T, E>(
         &self,
-        name: impl Into<Arc<str>>,
+        name: impl Into<Name>,
         fut: F,
     ) -> Result<ChildHandle<T>, SpawnError>
     where
@@ -124,7 +125,7 @@ impl Group {
     /// [`GroupHandle::spawn_with`].
     pub fn spawn_with<F, T, E>(
         &self,
-        name: impl Into<Arc<str>>,
+        name: impl Into<Name>,
         make: impl FnOnce(CancellationToken) -> F,
     ) -> Result<ChildHandle<T>, SpawnError>
     where
@@ -270,7 +271,7 @@ impl GroupHandle {
     /// runtime.
     pub fn spawn<F, T, E>(
         &self,
-        name: impl Into<Arc<str>>,
+        name: impl Into<Name>,
         fut: F,
     ) -> Result<ChildHandle<T>, SpawnError>
     where
@@ -290,7 +291,7 @@ impl GroupHandle {
     /// As [`spawn`](Self::spawn); `make` is not called when the spawn is refused.
     pub fn spawn_with<F, T, E>(
         &self,
-        name: impl Into<Arc<str>>,
+        name: impl Into<Name>,
         make: impl FnOnce(CancellationToken) -> F,
     ) -> Result<ChildHandle<T>, SpawnError>
     where
@@ -333,7 +334,7 @@ impl GroupHandle {
     /// cancelled) without signalling.
     pub async fn start<F, T, E, V>(
         &self,
-        name: impl Into<Arc<str>>,
+        name: impl Into<Name>,
         make: impl FnOnce(Ready<V>) -> F,
     ) -> Result<(ChildHandle<T>, V), StartError>
     where
@@ -352,7 +353,7 @@ impl GroupHandle {
 
     fn spawn_child<F, T, E>(
         &self,
-        name: Arc<str>,
+        name: Name,
         make: impl FnOnce(Option<CancellationToken>) -> F,
         with_token: bool,
         starter: Option<Arc<dyn Starter>>,
@@ -362,7 +363,7 @@ impl GroupHandle {
         T: Send + 'static,
         E: Error + Send + Sync + 'static,
     {
-        let refuse = |kind| SpawnError::new(&self.sup.name, name.clone(), kind);
+        let refuse = |kind| SpawnError::new(&self.sup.name, name.to_shared(), kind);
         let runtime = self.sup.runtime().ok_or_else(|| refuse(SpawnErrorKind::NoRuntime))?;
         let admitted = self.sup.admit(&name).map_err(refuse)?;
         let spec = child::Spec {
@@ -417,7 +418,7 @@ impl GroupHandle {
     /// the item was for.
     pub async fn spawn_stream<S, M, F, T, E>(
         &self,
-        name: impl Into<Arc<str>>,
+        name: impl Into<Name>,
         stream: S,
         in_flight: NonZeroUsize,
         mut make: M,

@@ -90,6 +90,7 @@ mod deadline;
 mod error_group;
 mod group;
 mod handle;
+mod name;
 mod outcome;
 mod panic;
 mod policy;
@@ -104,6 +105,7 @@ pub mod telemetry;
 pub use builder::{ConfigError, GroupBuilder};
 pub use catch::Catch;
 pub use handle::{ChildHandle, ChildResult};
+pub use name::Name;
 pub use deadline::DeadlineExceeded;
 pub use error_group::{
     BoxError, ErrorGroup, Failure, FailureKind, GROUP_ERROR_TYPE, Leaf, PANIC_ERROR_TYPE,

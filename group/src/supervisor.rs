@@ -38,6 +38,7 @@ use tracing::Span;
 use crate::builder::Config;
 use crate::deadline::DeadlineExceeded;
 use crate::error_group::{ErrorGroup, Failure};
+use crate::name::Name;
 use crate::outcome::{CancelReason, ChildOutcome, GroupOutcome};
 use crate::spawn_error::SpawnErrorKind;
 use crate::telemetry::{self, Counts};
@@ -86,14 +87,14 @@ struct State {
     /// The first panic's payload, kept only when panics are to be resumed.
     panic: Option<Box<dyn Any + Send>>,
     /// Children not yet settled, kept only for the unresponsive alarm.
-    live: BTreeMap<usize, Arc<str>>,
+    live: BTreeMap<usize, Name>,
 }
 
 /// A child waiting for a slot under the concurrency limit.
 struct Queued {
     task: Task,
     runtime: Handle,
-    child: Arc<str>,
+    child: Name,
 }
 
 /// An admitted child.
@@ -161,7 +162,7 @@ impl Supervisor {
 
     /// Admits one child: its spawn index, its place in the live set, and
     /// whether it may run now (a slot was taken for it) or must queue.
-    pub(crate) fn admit(&self, child: &Arc<str>) -> Result<Admitted, SpawnErrorKind> {
+    pub(crate) fn admit(&self, child: &Name) -> Result<Admitted, SpawnErrorKind> {
         let tracked = self.tracker.token();
         // Pairs with the fence in `wait`: see the module docs.
         fence(Ordering::SeqCst);
@@ -206,7 +207,7 @@ impl Supervisor {
 
     /// Queues an admitted child that found no slot; starts it at once if one
     /// freed up in the meantime.
-    pub(crate) fn enqueue(&self, runtime: &Handle, child: &Arc<str>, task: Task) -> std::io::Result<()> {
+    pub(crate) fn enqueue(&self, runtime: &Handle, child: &Name, task: Task) -> std::io::Result<()> {
         {
             let mut state = self.state();
             if state.cancel.is_some() {

@@ -202,11 +202,11 @@ impl<T> Settle<T> {
             Ending::Ok(value) => (ChildOutcome::Ok, Some(value), None, None),
             Ending::Cancelled => (ChildOutcome::Cancelled, None, None, None),
             Ending::Error(type_name, error) => {
-                let failure = Failure::from_boxed(name.clone(), Some(index), type_name, error);
+                let failure = Failure::from_boxed(name.to_shared(), Some(index), type_name, error);
                 (ChildOutcome::Error, None, Some(failure), None)
             }
             Ending::Panic(payload) => {
-                let failure = Failure::panic(name.clone(), Some(index), crate::panic::message(&*payload));
+                let failure = Failure::panic(name.to_shared(), Some(index), crate::panic::message(&*payload));
                 (ChildOutcome::Panic, None, Some(failure), Some(payload))
             }
         };
