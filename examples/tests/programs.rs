@@ -81,6 +81,12 @@ fn pattern_programs_print_what_the_guide_shows() {
     let timeout = run(env!("CARGO_BIN_EXE_outer_timeout"), &[]);
     assert_eq!(timeout.trim(), "deadline hit; group cancelled");
 
+    let bounded = run(env!("CARGO_BIN_EXE_bounded_fan_out"), &[]);
+    assert_eq!(
+        bounded,
+        "running 10, queued 490\ntokio tasks alive: 10\nfetched 500\n"
+    );
+
     let nested = run(env!("CARGO_BIN_EXE_nested_groups"), &[]);
     assert!(
         nested.contains(r#"[0] eu: group "eu" failed with 1 error:"#),

@@ -38,7 +38,8 @@ fn runtime(workers: usize, dispatch: Option<tracing::Dispatch>) -> Runtime {
     };
     if let Some(dispatch) = dispatch {
         // The guard lives as long as the thread.
-        builder.on_thread_start(move || std::mem::forget(tracing::dispatcher::set_default(&dispatch)));
+        builder
+            .on_thread_start(move || std::mem::forget(tracing::dispatcher::set_default(&dispatch)));
     }
     builder.enable_all().build().unwrap()
 }
@@ -70,7 +71,11 @@ async fn join_set(n: u64) -> u64 {
 }
 
 async fn try_join_all(n: u64) -> u64 {
-    futures_util::future::try_join_all((0..n).map(trivial)).await.unwrap().into_iter().sum()
+    futures_util::future::try_join_all((0..n).map(trivial))
+        .await
+        .unwrap()
+        .into_iter()
+        .sum()
 }
 
 async fn cohort_group(n: u64) -> u64 {
@@ -87,16 +92,28 @@ fn fan_out(c: &mut Criterion) {
         g.sample_size(20);
         for n in [10_000u64, 100_000] {
             let rt = runtime(workers, None);
-            g.bench_with_input(BenchmarkId::new("tokio_spawn", n), &n, |b, &n| b.to_async(&rt).iter(|| bare_spawn(n)));
-            g.bench_with_input(BenchmarkId::new("join_set", n), &n, |b, &n| b.to_async(&rt).iter(|| join_set(n)));
-            g.bench_with_input(BenchmarkId::new("try_join_all", n), &n, |b, &n| b.to_async(&rt).iter(|| try_join_all(n)));
-            g.bench_with_input(BenchmarkId::new("cohort", n), &n, |b, &n| b.to_async(&rt).iter(|| cohort_group(n)));
+            g.bench_with_input(BenchmarkId::new("tokio_spawn", n), &n, |b, &n| {
+                b.to_async(&rt).iter(|| bare_spawn(n))
+            });
+            g.bench_with_input(BenchmarkId::new("join_set", n), &n, |b, &n| {
+                b.to_async(&rt).iter(|| join_set(n))
+            });
+            g.bench_with_input(BenchmarkId::new("try_join_all", n), &n, |b, &n| {
+                b.to_async(&rt).iter(|| try_join_all(n))
+            });
+            g.bench_with_input(BenchmarkId::new("cohort", n), &n, |b, &n| {
+                b.to_async(&rt).iter(|| cohort_group(n))
+            });
             // A registry stores every span: the cost of a real subscriber's
             // bookkeeping, without any output.
             let dispatch = tracing::Dispatch::new(tracing_subscriber::registry());
             let subscribed = runtime(workers, Some(dispatch.clone()));
             g.bench_with_input(BenchmarkId::new("cohort_subscribed", n), &n, |b, &n| {
-                b.iter(|| tracing::dispatcher::with_default(&dispatch, || subscribed.block_on(cohort_group(n))))
+                b.iter(|| {
+                    tracing::dispatcher::with_default(&dispatch, || {
+                        subscribed.block_on(cohort_group(n))
+                    })
+                })
             });
         }
         g.finish();

@@ -51,7 +51,11 @@ async fn cohort_stream(n: u64) {
     let group = Group::new("stream");
     let items = futures_util::stream::iter(0..n);
     let in_flight = NonZeroUsize::new(IN_FLIGHT).unwrap();
-    let spawned = group.handle().spawn_stream("item", items, in_flight, item).await.unwrap();
+    let spawned = group
+        .handle()
+        .spawn_stream("item", items, in_flight, item)
+        .await
+        .unwrap();
     assert_eq!(spawned, n);
     group.join().await.unwrap();
 }
@@ -91,7 +95,11 @@ fn main() {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect::<Vec<_>>();
-    let sizes = if sizes.is_empty() { vec![100_000, 1_000_000, 10_000_000] } else { sizes };
+    let sizes = if sizes.is_empty() {
+        vec![100_000, 1_000_000, 10_000_000]
+    } else {
+        sizes
+    };
     println!("items       workload          peak KiB   seconds   items/s");
     for n in sizes {
         for (name, result) in [

@@ -43,6 +43,8 @@ pub(crate) struct Config {
     pub resume_panics: bool,
     pub limit: Option<usize>,
     pub deadline: Option<Instant>,
+    /// How long after the build the deadline falls.
+    pub budget: Duration,
     pub unresponsive_after: Option<Duration>,
 }
 
@@ -155,6 +157,7 @@ impl GroupBuilder {
             if deadline <= now {
                 return Err(ConfigError::DeadlinePassed { by: now - deadline });
             }
+            self.config.budget = deadline - now;
         }
         Ok(self.assemble())
     }

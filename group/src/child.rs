@@ -44,7 +44,9 @@ pub(crate) struct SlotState<T> {
 
 impl<T> std::fmt::Debug for SlotState<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SlotState").field("outcome", &self.outcome).finish_non_exhaustive()
+        f.debug_struct("SlotState")
+            .field("outcome", &self.outcome)
+            .finish_non_exhaustive()
     }
 }
 
@@ -110,7 +112,11 @@ pub(crate) enum Ending<T> {
 pub(crate) trait Starter: Send + Sync {
     /// Hands the child's ending to the waiting caller, if it still waits.
     /// Returns the failure back when the child had already signalled.
-    fn child_ended(&self, outcome: ChildOutcome, failure: Option<Failure>) -> Result<(), Option<Failure>>;
+    fn child_ended(
+        &self,
+        outcome: ChildOutcome,
+        failure: Option<Failure>,
+    ) -> Result<(), Option<Failure>>;
 }
 
 /// How to build one child.
@@ -125,7 +131,11 @@ pub(crate) struct Spec {
 
 /// Builds the task that runs one child, and the handle to it. `make` gets the
 /// child's own token if the spec asks for it.
-pub(crate) fn prepare<M, F, T, E>(sup: Arc<Supervisor>, spec: Spec, make: M) -> (ChildTask<F, T, E>, ChildHandle<T>)
+pub(crate) fn prepare<M, F, T, E>(
+    sup: Arc<Supervisor>,
+    spec: Spec,
+    make: M,
+) -> (ChildTask<F, T, E>, ChildHandle<T>)
 where
     M: FnOnce(Option<CancellationToken>) -> F,
     F: Future<Output = Result<T, E>> + Send + 'static,

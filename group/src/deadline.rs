@@ -4,6 +4,9 @@ use std::error::Error;
 use std::fmt;
 use std::time::Duration;
 
+/// The value recorded as `error.type` for a deadline's leaf.
+pub const DEADLINE_ERROR_TYPE: &str = "cohort::DeadlineExceeded";
+
 /// The group's deadline passed before its children settled.
 ///
 /// Recorded as a leaf of the group's [`ErrorGroup`](crate::ErrorGroup) under
@@ -20,7 +23,8 @@ impl DeadlineExceeded {
         Self { after }
     }
 
-    /// How long after the group was built its deadline fell.
+    /// How long after the group was built its deadline fell: the group's
+    /// timeout.
     pub fn after(&self) -> Duration {
         self.after
     }

@@ -14,9 +14,9 @@ use tracing::Instrument as _;
 
 use crate::builder::GroupBuilder;
 use crate::child::{self, Starter};
+use crate::error_group::{ErrorGroup, Failure};
 use crate::handle::ChildHandle;
 use crate::name::Name;
-use crate::error_group::{ErrorGroup, Failure};
 use crate::outcome::CancelReason;
 use crate::spawn_error::{SpawnError, SpawnErrorKind};
 use crate::start::{Ready, StartError};
@@ -364,7 +364,10 @@ impl GroupHandle {
         E: Error + Send + Sync + 'static,
     {
         let refuse = |kind| SpawnError::new(&self.sup.name, name.to_shared(), kind);
-        let runtime = self.sup.runtime().ok_or_else(|| refuse(SpawnErrorKind::NoRuntime))?;
+        let runtime = self
+            .sup
+            .runtime()
+            .ok_or_else(|| refuse(SpawnErrorKind::NoRuntime))?;
         let admitted = self.sup.admit(&name).map_err(refuse)?;
         let spec = child::Spec {
             name: name.clone(),

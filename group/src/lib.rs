@@ -72,6 +72,18 @@
 //! `gather(return_exceptions=True)` pattern, spawn children that return their
 //! `Result` as their output and never fail.
 //!
+//! # Boundaries and policies
+//!
+//! [`GroupBuilder`] sets a concurrency [`limit`](GroupBuilder::limit) (the
+//! children over it wait as stored futures, not tasks), a
+//! [`deadline`](GroupBuilder::deadline) (a `timed_out` outcome with a
+//! [`DeadlineExceeded`] leaf and the partial results, unlike an outer
+//! `tokio::time::timeout`), an [unresponsive-child
+//! alarm](GroupBuilder::unresponsive_after), and a [`Policy`]: fail-fast,
+//! collect-all (gather), supervise, or first-success.
+//! [`GroupHandle::spawn_stream`] runs one child per stream item with bounded
+//! memory, and [`GroupHandle::start`] waits for a child to signal readiness.
+//!
 //! # Telemetry
 //!
 //! Every group run is a `cohort.group` span and every child a `cohort.child`
@@ -104,13 +116,13 @@ pub mod telemetry;
 
 pub use builder::{ConfigError, GroupBuilder};
 pub use catch::Catch;
-pub use handle::{ChildHandle, ChildResult};
-pub use name::Name;
-pub use deadline::DeadlineExceeded;
+pub use deadline::{DEADLINE_ERROR_TYPE, DeadlineExceeded};
 pub use error_group::{
     BoxError, ErrorGroup, Failure, FailureKind, GROUP_ERROR_TYPE, Leaf, PANIC_ERROR_TYPE,
 };
 pub use group::{BODY_NAME, Group, GroupHandle};
+pub use handle::{ChildHandle, ChildResult};
+pub use name::Name;
 pub use outcome::{CancelReason, ChildOutcome, GroupOutcome};
 pub use policy::Policy;
 pub use spawn_error::{SpawnError, SpawnErrorKind};

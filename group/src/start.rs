@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::oneshot;
 
 use crate::child::Starter;
-use crate::handle::ChildHandle;
 use crate::error_group::Failure;
+use crate::handle::ChildHandle;
 use crate::outcome::ChildOutcome;
 use crate::spawn_error::SpawnError;
 

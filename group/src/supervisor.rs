@@ -29,14 +29,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::runtime::Handle;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::Span;
 
 use crate::builder::Config;
-use crate::deadline::DeadlineExceeded;
+use crate::deadline::{DEADLINE_ERROR_TYPE, DeadlineExceeded};
 use crate::error_group::{ErrorGroup, Failure};
 use crate::name::Name;
 use crate::outcome::{CancelReason, ChildOutcome, GroupOutcome};
@@ -71,7 +70,6 @@ pub(crate) struct Supervisor {
     /// [`CancelReason::aborts_body`]).
     pub(crate) abort: CancellationToken,
     pub(crate) tracker: TaskTracker,
-    created: Instant,
     state: Mutex<State>,
 }
 
@@ -122,7 +120,9 @@ pub(crate) struct Settled {
 impl Supervisor {
     pub(crate) fn new(name: Arc<str>, span: Span, config: Config) -> Self {
         let parent = crate::context::parent_token();
-        let token = parent.as_ref().map_or_else(CancellationToken::new, CancellationToken::child_token);
+        let token = parent
+            .as_ref()
+            .map_or_else(CancellationToken::new, CancellationToken::child_token);
         Self {
             name,
             runtime: Handle::try_current().ok(),
@@ -138,7 +138,6 @@ impl Supervisor {
             token,
             abort: CancellationToken::new(),
             tracker: TaskTracker::new(),
-            created: Instant::now(),
             state: Mutex::new(State::default()),
         }
     }
@@ -207,7 +206,12 @@ impl Supervisor {
 
     /// Queues an admitted child that found no slot; starts it at once if one
     /// freed up in the meantime.
-    pub(crate) fn enqueue(&self, runtime: &Handle, child: &Name, task: Task) -> std::io::Result<()> {
+    pub(crate) fn enqueue(
+        &self,
+        runtime: &Handle,
+        child: &Name,
+        task: Task,
+    ) -> std::io::Result<()> {
         {
             let mut state = self.state();
             if state.cancel.is_some() {
@@ -231,7 +235,12 @@ impl Supervisor {
     }
 
     /// Hands a child that holds a slot to the runtime.
-    pub(crate) fn spawn_task<F>(&self, runtime: &Handle, child: &str, task: F) -> std::io::Result<()>
+    pub(crate) fn spawn_task<F>(
+        &self,
+        runtime: &Handle,
+        child: &str,
+        task: F,
+    ) -> std::io::Result<()>
     where
         F: Future<Output = ()> + Send + 'static,
     {
@@ -271,7 +280,9 @@ impl Supervisor {
             + self.failed.load(Ordering::Relaxed)
             + self.cancelled.load(Ordering::Relaxed);
         let queued = self.queued();
-        self.spawned.load(Ordering::Relaxed).saturating_sub(settled + queued)
+        self.spawned
+            .load(Ordering::Relaxed)
+            .saturating_sub(settled + queued)
     }
 
     /// How many children wait for a slot under the concurrency limit.
@@ -390,7 +401,7 @@ impl Supervisor {
         let deadline = async {
             if let Some(deadline) = self.config.deadline {
                 tokio::time::sleep_until(deadline).await;
-                self.time_out(deadline);
+                self.time_out();
             }
             std::future::pending::<()>().await;
         };
@@ -420,14 +431,13 @@ impl Supervisor {
         tokio::join!(deadline, alarm, parent);
     }
 
-    fn time_out(&self, deadline: Instant) {
-        let error = DeadlineExceeded::new(deadline.saturating_duration_since(self.created));
+    fn time_out(&self) {
+        let error = Box::new(DeadlineExceeded::new(self.config.budget));
+        let failure = Failure::from_boxed(DEADLINE_NAME.into(), None, DEADLINE_ERROR_TYPE, error);
         {
             let mut state = self.state();
             state.timed_out = true;
-            state
-                .failures
-                .push(Failure::error(DEADLINE_NAME, None, error));
+            state.failures.push(failure);
         }
         self.cancel(CancelReason::Deadline, None);
     }

@@ -59,7 +59,12 @@ impl<F, T, E> ChildTask<F, T, E>
 where
     F: Future<Output = Result<T, E>>,
 {
-    pub(crate) fn new(fut: F, sup: Arc<Supervisor>, slot: Arc<Slot<T>>, tracked: TaskTrackerToken) -> Self {
+    pub(crate) fn new(
+        fut: F,
+        sup: Arc<Supervisor>,
+        slot: Arc<Slot<T>>,
+        tracked: TaskTrackerToken,
+    ) -> Self {
         Self {
             fut: AssertUnwindSafe(fut).catch_unwind(),
             settle: Settle {
@@ -181,16 +186,25 @@ impl<T: Send + 'static> Settle<T> {
     /// reaches it only that way).
     fn stop_requested(&self, cx: &mut Context<'_>, group: &mut Waiter, own: &mut Waiter) -> bool {
         let fired = |waiter: &mut Waiter, cx: &mut Context<'_>| {
-            waiter.as_mut().is_some_and(|w| w.as_mut().poll(cx).is_ready())
+            waiter
+                .as_mut()
+                .is_some_and(|w| w.as_mut().poll(cx).is_ready())
         };
-        self.sup.is_cancelling() || self.slot.ctl.is_cancelled() || fired(group, cx) | fired(own, cx)
+        self.sup.is_cancelling()
+            || self.slot.ctl.is_cancelled()
+            || fired(group, cx) | fired(own, cx)
     }
 
     /// Polls the child's future inside its span, as the ambient parent of any
     /// group it creates.
-    fn poll_child<Fut: Future>(&self, fut: Pin<&mut Fut>, cx: &mut Context<'_>) -> Poll<Fut::Output> {
+    fn poll_child<Fut: Future>(
+        &self,
+        fut: Pin<&mut Fut>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Fut::Output> {
         let ambient = Ambient::Child(self.slot.clone());
-        self.span.in_scope(|| context::enter(ambient, || fut.poll(cx)))
+        self.span
+            .in_scope(|| context::enter(ambient, || fut.poll(cx)))
     }
 }
 
@@ -206,14 +220,22 @@ impl<T> Settle<T> {
                 (ChildOutcome::Error, None, Some(failure), None)
             }
             Ending::Panic(payload) => {
-                let failure = Failure::panic(name.to_shared(), Some(index), crate::panic::message(&*payload));
+                let failure = Failure::panic(
+                    name.to_shared(),
+                    Some(index),
+                    crate::panic::message(&*payload),
+                );
                 (ChildOutcome::Panic, None, Some(failure), Some(payload))
             }
         };
         if let Some(failure) = &failure {
             crate::telemetry::child_failed(&self.span, failure);
         }
-        crate::telemetry::child_closed(&self.span, outcome, failure.as_ref().map(Failure::error_type));
+        crate::telemetry::child_closed(
+            &self.span,
+            outcome,
+            failure.as_ref().map(Failure::error_type),
+        );
 
         // Who keeps the failure: a `start` caller still waiting, the child's
         // handle (collect-all), or the group.

@@ -362,7 +362,7 @@ async fn deadlines_and_limits_are_recorded() {
     assert!(
         event_field(&raised, "error")
             .unwrap()
-            .contains("(deadline): cohort::deadline::DeadlineExceeded")
+            .contains("(deadline): cohort::DeadlineExceeded")
     );
 }
 

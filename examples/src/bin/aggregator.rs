@@ -1,24 +1,27 @@
 //! The guide's integrated production example as a service loop: each request
 //! fans out to five downstream services (one of which fans out again to three
-//! warehouses), under a concurrency bound and an overall deadline. Failures of
-//! two kinds, connection and validation, are filtered `except*`-style, every
-//! leaf is logged, and a summary with the partial-failure rate is printed.
+//! warehouses) under a concurrency limit and a deadline. Failures of two
+//! kinds, connection and validation, are filtered `except*`-style, every leaf
+//! is logged, and a summary with the partial-failure rate is printed.
+//!
+//! Where the guide bounds the fan-out with a semaphore (one task per call,
+//! waiting) and an outer `asyncio.timeout` (which loses the partial results),
+//! the group's own limit queues calls that have not started and its deadline
+//! reports a timeout next to whatever else failed.
 //!
 //! Deterministic for a given seed: `aggregator [REQUESTS] [SEED]`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use cohort::{ErrorGroup, Group};
+use cohort::{DeadlineExceeded, ErrorGroup, Group};
 use cohort_examples::{ValidationError, connection_error, init_logging, log_leaves};
-use tokio::sync::Semaphore;
-use tokio::time::{sleep, timeout};
+use tokio::time::sleep;
 
 const SERVICES: [&str; 5] = ["users", "billing", "inventory", "fraud", "shipping"];
-const WAREHOUSES: [&str; 3] = ["eu", "us", "ap"];
+const WAREHOUSES: [&str; 3] = ["warehouse-eu", "warehouse-us", "warehouse-ap"];
 const DEADLINE: Duration = Duration::from_millis(400);
-/// At most this many downstream calls in flight per request.
+/// At most this many downstream calls in flight per group.
 const IN_FLIGHT: usize = 4;
 
 /// A small deterministic generator, so every run with a seed tells the same story.
@@ -59,12 +62,10 @@ fn fate(rng: &mut Rng) -> Fate {
 
 /// A call to a network service: it can only fail to connect.
 async fn fetch(
-    service: String,
+    service: &'static str,
     fate: Fate,
     latency: Duration,
-    bound: Arc<Semaphore>,
 ) -> Result<String, std::io::Error> {
-    let _permit = bound.acquire_owned().await.map_err(std::io::Error::other)?;
     sleep(latency).await;
     match fate {
         Fate::Unreachable => Err(connection_error(format!("{service} pool exhausted"))),
@@ -75,15 +76,10 @@ async fn fetch(
 
 /// A call to a scoring model: it answers, but the answer may be invalid.
 async fn score(
-    service: String,
+    service: &'static str,
     fate: Fate,
     latency: Duration,
-    bound: Arc<Semaphore>,
 ) -> Result<String, ValidationError> {
-    let _permit = bound
-        .acquire_owned()
-        .await
-        .map_err(|e| ValidationError(e.to_string()))?;
     sleep(latency).await;
     match fate {
         Fate::Invalid | Fate::Unreachable => Err(ValidationError(format!(
@@ -95,26 +91,33 @@ async fn score(
 }
 
 /// A call that hangs until the deadline cancels it.
-async fn stall<E>(service: String) -> Result<String, E> {
+async fn stall<E>(service: &'static str) -> Result<String, E> {
     sleep(Duration::from_secs(3600)).await;
     Ok(format!("{service}: late"))
 }
 
-/// The inventory service asks every warehouse: a nested group.
-async fn inventory(rng: Rng, bound: Arc<Semaphore>) -> Result<String, ErrorGroup> {
-    Group::new("inventory")
-        .scope(|g| async move {
-            let mut rng = rng;
-            let mut handles = Vec::new();
-            for warehouse in WAREHOUSES {
-                let (fate, latency) = (fate(&mut rng), Duration::from_millis(20 + rng.below(60)));
-                let name = format!("warehouse-{warehouse}");
-                handles.push(g.spawn(name.clone(), fetch(name, fate, latency, bound.clone()))?);
-            }
-            Ok::<_, cohort::SpawnError>(handles)
-        })
-        .await
-        .map(|handles| format!("inventory: {} warehouses", handles.len()))
+fn latency(rng: &mut Rng) -> Duration {
+    Duration::from_millis(20 + rng.below(80))
+}
+
+/// The inventory service asks every warehouse: a nested group, whose failure
+/// nests in the request's error tree.
+async fn inventory(mut rng: Rng) -> Result<String, ErrorGroup> {
+    let group = Group::builder("inventory")
+        .limit(IN_FLIGHT)
+        .build()
+        .expect("a positive limit");
+    for warehouse in WAREHOUSES {
+        let (fate, latency) = (fate(&mut rng), latency(&mut rng));
+        if group
+            .spawn(warehouse, fetch(warehouse, fate, latency))
+            .is_err()
+        {
+            break; // a warehouse already failed: the group is closing
+        }
+    }
+    group.join().await?;
+    Ok(format!("inventory: {} warehouses", WAREHOUSES.len()))
 }
 
 #[derive(Default)]
@@ -129,72 +132,77 @@ struct Summary {
 }
 
 async fn handle_request(id: usize, mut rng: Rng, summary: &mut Summary) {
-    let bound = Arc::new(Semaphore::new(IN_FLIGHT));
-    let fan_out = Group::new("aggregate").scope(|g| async move {
-        for service in SERVICES {
-            let latency = Duration::from_millis(20 + rng.below(80));
-            let fate = fate(&mut rng);
-            match service {
-                "inventory" => g.spawn(service, inventory(Rng(rng.next() | 1), bound.clone()))?,
-                "fraud" => g.spawn(
-                    service,
-                    score(service.to_owned(), fate, latency, bound.clone()),
-                )?,
-                _ => g.spawn(
-                    service,
-                    fetch(service.to_owned(), fate, latency, bound.clone()),
-                )?,
-            };
-        }
-        Ok::<_, cohort::SpawnError>(())
-    });
+    let group = Group::builder("aggregate")
+        .limit(IN_FLIGHT)
+        .timeout(DEADLINE)
+        .build()
+        .expect("a positive limit and deadline");
+    let result = group
+        .scope(|g| async move {
+            for service in SERVICES {
+                let (fate, latency) = (fate(&mut rng), latency(&mut rng));
+                match service {
+                    "inventory" => g.spawn(service, inventory(Rng(rng.next() | 1)))?,
+                    "fraud" => g.spawn(service, score(service, fate, latency))?,
+                    _ => g.spawn(service, fetch(service, fate, latency))?,
+                };
+            }
+            Ok::<_, cohort::SpawnError>(())
+        })
+        .await;
 
     summary.requests += 1;
     summary.children += SERVICES.len();
-    match timeout(DEADLINE, fan_out).await {
-        Ok(Ok(())) => {
-            summary.ok += 1;
-            tracing::info!(request = id, "aggregated {} services", SERVICES.len());
-        }
-        Err(_elapsed) => {
-            summary.timed_out += 1;
-            tracing::error!(
+    let Err(group) = result else {
+        summary.ok += 1;
+        tracing::info!(request = id, "aggregated {} services", SERVICES.len());
+        return;
+    };
+    tracing::error!(request = id, "{group}");
+    log_leaves(&group);
+    summary.failed_children += group
+        .failures()
+        .iter()
+        .filter(|f| f.downcast_ref::<DeadlineExceeded>().is_none())
+        .count();
+    for leaf in group.leaves() {
+        *summary
+            .by_type
+            .entry(leaf.failure.error_type())
+            .or_default() += 1;
+    }
+    // except*: one handler per kind; anything else is re-raised.
+    let mut timed_out = false;
+    let unhandled = group
+        .catch::<DeadlineExceeded>(|_| {
+            timed_out = true;
+            tracing::warn!(
                 request = id,
-                "aggregation exceeded its {DEADLINE:?} deadline; group cancelled"
+                "deadline of {DEADLINE:?} exceeded: partial response"
             );
-        }
-        Ok(Err(group)) => {
-            summary.failed += 1;
-            tracing::error!(request = id, "{group}");
-            log_leaves(&group);
-            summary.failed_children += group.len();
-            for leaf in group.leaves() {
-                *summary
-                    .by_type
-                    .entry(leaf.failure.error_type())
-                    .or_default() += 1;
-            }
-            // except*: one handler per kind; anything else is re-raised.
-            let unhandled = group
-                .catch::<std::io::Error>(|g| {
-                    tracing::warn!(
-                        request = id,
-                        "{} connection failure(s): retry later",
-                        g.leaves().len()
-                    );
-                })
-                .catch::<ValidationError>(|g| {
-                    tracing::warn!(
-                        request = id,
-                        "{} validation failure(s): report upstream",
-                        g.leaves().len()
-                    );
-                })
-                .rest();
-            if let Err(rest) = unhandled {
-                tracing::error!(request = id, "unhandled failures re-raised: {rest}");
-            }
-        }
+        })
+        .catch::<std::io::Error>(|g| {
+            tracing::warn!(
+                request = id,
+                "{} connection failure(s): retry later",
+                g.leaves().len()
+            );
+        })
+        .catch::<ValidationError>(|g| {
+            tracing::warn!(
+                request = id,
+                "{} validation failure(s): report upstream",
+                g.leaves().len()
+            );
+        })
+        .rest();
+    if timed_out {
+        summary.timed_out += 1;
+    } else {
+        summary.failed += 1;
+    }
+    if let Err(rest) = unhandled {
+        tracing::error!(request = id, "unhandled failures re-raised: {rest}");
     }
 }
 
