@@ -154,9 +154,11 @@ impl Group {
 
     /// Waits for every child to stop and returns their failures, if any.
     ///
-    /// `Ok(())` when no child failed, including when the group was cancelled.
-    /// Children spawned by other children while the group is open are waited
-    /// for too.
+    /// Under the default [`Policy::FailFast`](crate::Policy::FailFast),
+    /// `Ok(())` when no child failed, including when the group was cancelled;
+    /// see [`Policy`](crate::Policy) for the others. A passed deadline is an
+    /// error. Children spawned by other children while the group is open are
+    /// waited for too, and the group's deadline, if any, is enforced from here.
     ///
     /// # Panics
     ///
