@@ -8,13 +8,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use cohort::{BODY_NAME, CancelReason, ChildOutcome, FailureKind, Group, SpawnErrorKind};
-use support::{ValueError, connection_error, forever};
+use support::{ValueError, connection_error, fails_after, forever, ms};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 #[tokio::test(start_paused = true)]
 async fn first_failure_cancels_every_sibling() {
@@ -23,12 +19,7 @@ async fn first_failure_cancels_every_sibling() {
         .map(|i| group.spawn(format!("sibling-{i}"), forever::<(), std::io::Error>()))
         .collect::<Result<_, _>>()
         .unwrap();
-    group
-        .spawn("failing", async {
-            sleep(ms(10)).await;
-            Err::<(), _>(ValueError("boom".into()))
-        })
-        .unwrap();
+    group.spawn("failing", fails_after(ms(10))).unwrap();
     let started = Instant::now();
     let eg = group.join().await.unwrap_err();
     assert_eq!(started.elapsed(), ms(10));
@@ -57,12 +48,7 @@ async fn children_watching_their_token_see_the_cancellation() {
             })
             .unwrap();
     }
-    group
-        .spawn("failing", async {
-            sleep(ms(10)).await;
-            Err::<(), _>(ValueError("boom".into()))
-        })
-        .unwrap();
+    group.spawn("failing", fails_after(ms(10))).unwrap();
     let started = Instant::now();
     group.join().await.unwrap_err();
     assert_eq!(saw_cancel.load(Ordering::SeqCst), 3);
@@ -84,12 +70,7 @@ async fn without_grace_a_stubborn_child_stops_at_its_next_await() {
             Ok::<_, std::io::Error>(())
         })
         .unwrap();
-    group
-        .spawn("failing", async {
-            sleep(ms(10)).await;
-            Err::<(), _>(ValueError("boom".into()))
-        })
-        .unwrap();
+    group.spawn("failing", fails_after(ms(10))).unwrap();
     let started = Instant::now();
     group.join().await.unwrap_err();
     assert_eq!(started.elapsed(), ms(10));
@@ -338,12 +319,7 @@ async fn nested_group_tokens_descend_from_the_child_token() {
                 .map_err(|eg| std::io::Error::other(eg.to_string()))
         })
         .unwrap();
-    outer
-        .spawn("failing", async {
-            sleep(ms(40)).await;
-            Err::<(), _>(ValueError("boom".into()))
-        })
-        .unwrap();
+    outer.spawn("failing", fails_after(ms(40))).unwrap();
     outer.join().await.unwrap_err();
     let saw_at = inner_saw_cancel_at
         .lock()

@@ -6,12 +6,8 @@ mod support;
 use std::time::Duration;
 
 use cohort::{ChildOutcome, ConfigError, DEADLINE_NAME, DeadlineExceeded, Group};
-use support::{ValueError, forever};
+use support::{ValueError, forever, ms};
 use tokio::time::{Instant, sleep};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 #[tokio::test(start_paused = true)]
 async fn a_deadline_times_out_distinctly_and_keeps_partial_results() {

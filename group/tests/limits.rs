@@ -5,15 +5,10 @@ mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use cohort::{ChildOutcome, ConfigError, Group, Policy};
-use support::{ValueError, forever};
+use support::{ValueError, fails_after, forever, ms};
 use tokio::time::{Instant, sleep};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 /// Tracks how many children run at once, and the most ever seen.
 #[derive(Clone, Default)]
@@ -118,12 +113,7 @@ async fn slots_are_released_on_every_path() {
 async fn after_a_failure_queued_children_never_start() {
     let started = Arc::new(AtomicUsize::new(0));
     let group = Group::builder("fail-fast").limit(2).build().unwrap();
-    group
-        .spawn("failing", async {
-            sleep(ms(10)).await;
-            Err::<(), _>(ValueError("boom".into()))
-        })
-        .unwrap();
+    group.spawn("failing", fails_after(ms(10))).unwrap();
     let handles: Vec<_> = (0..50)
         .map(|i| {
             let started = started.clone();

@@ -7,12 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cohort::{ChildOutcome, FailureKind, Group};
-use support::{ValueError, connection_error};
+use support::{ValueError, connection_error, guide_task, ms};
 use tokio::time::{Instant, sleep};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 /// Basic fan-out: every child succeeds, results read after the group in spawn
 /// order, whatever order they finished in.
@@ -116,14 +112,6 @@ async fn unmatched_types_come_back_from_the_handler_chain() {
     );
 }
 
-async fn task(i: u64) -> Result<u64, ValueError> {
-    sleep(ms(10 * i)).await;
-    if i == 2 {
-        return Err(ValueError(format!("task {i} failed")));
-    }
-    Ok(i)
-}
-
 /// gather(return_exceptions=True) versus a group: children that return their
 /// `Result` as output run to completion; fail-fast children cancel the rest.
 #[tokio::test(start_paused = true)]
@@ -133,7 +121,7 @@ async fn gather_runs_everything_while_the_group_cancels() {
     let handles: Vec<_> = (0..4)
         .map(|i| {
             gather.spawn(format!("task-{i}"), async move {
-                Ok::<_, std::convert::Infallible>(task(i).await)
+                Ok::<_, std::convert::Infallible>(guide_task(i).await)
             })
         })
         .collect::<Result<_, _>>()
@@ -151,7 +139,7 @@ async fn gather_runs_everything_while_the_group_cancels() {
     // group: task 2's failure at 20ms cancels task 3 (due at 30ms).
     let group = Group::new("group");
     let handles: Vec<_> = (0..4)
-        .map(|i| group.spawn(format!("task-{i}"), task(i)))
+        .map(|i| group.spawn(format!("task-{i}"), guide_task(i)))
         .collect::<Result<_, _>>()
         .unwrap();
     let started = Instant::now();

@@ -2,23 +2,9 @@
 
 mod support;
 
-use std::time::Duration;
-
 use cohort::{ChildOutcome, ChildResult, Group, Policy};
-use support::{ValueError, forever};
+use support::{ValueError, forever, guide_task, ms};
 use tokio::time::{Instant, sleep};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-async fn task(i: u64) -> Result<u64, ValueError> {
-    sleep(ms(10 * i)).await;
-    if i == 2 {
-        return Err(ValueError(format!("task {i} failed")));
-    }
-    Ok(i)
-}
 
 /// gather(return_exceptions=True): nothing is cancelled, the group does not
 /// raise, and each child's result (output or own failure) is in its handle.
@@ -29,7 +15,7 @@ async fn collect_all_keeps_one_result_per_child_in_spawn_order() {
         .build()
         .unwrap();
     let handles: Vec<_> = (0..4)
-        .map(|i| group.spawn(format!("task-{i}"), task(i)))
+        .map(|i| group.spawn(format!("task-{i}"), guide_task(i)))
         .collect::<Result<_, _>>()
         .unwrap();
     let started = Instant::now();
@@ -58,7 +44,7 @@ async fn supervise_reports_every_failure_at_the_end() {
         .build()
         .unwrap();
     let handles: Vec<_> = (0..4)
-        .map(|i| group.spawn(format!("task-{i}"), task(i)))
+        .map(|i| group.spawn(format!("task-{i}"), guide_task(i)))
         .collect::<Result<_, _>>()
         .unwrap();
     let g = group.handle();

@@ -8,12 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use cohort::{CancelReason, ConfigError, Group, SpawnErrorKind};
-use support::{ValueError, forever};
+use support::{ValueError, forever, ms};
 use tokio::time::{Instant, sleep};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 /// A future that records whether it was ever polled.
 fn tracked(

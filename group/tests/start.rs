@@ -3,15 +3,9 @@
 
 mod support;
 
-use std::time::Duration;
-
 use cohort::{ChildOutcome, Group, SpawnErrorKind, StartError};
-use support::{ValueError, forever};
+use support::{ValueError, forever, ms};
 use tokio::time::{Instant, sleep};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 #[tokio::test(start_paused = true)]
 async fn start_returns_the_signalled_value_once_the_child_is_ready() {

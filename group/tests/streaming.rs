@@ -6,16 +6,11 @@ mod support;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use cohort::{Group, SpawnErrorKind};
 use futures_util::StreamExt as _;
-use support::ValueError;
+use support::{ValueError, ms};
 use tokio::time::{Instant, sleep};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 fn n(v: usize) -> NonZeroUsize {
     NonZeroUsize::new(v).unwrap()

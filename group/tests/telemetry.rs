@@ -3,17 +3,11 @@
 
 mod support;
 
-use std::time::Duration;
-
 use cohort::{Group, telemetry};
 use support::capture::{self, Captured, EventRecord, SpanRecord};
-use support::{ValueError, connection_error, forever};
+use support::{ValueError, connection_error, fails_after, forever, ms};
 use tokio::time::sleep;
 use tracing::Instrument as _;
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 fn field<'a>(record: &'a SpanRecord, key: &str) -> Option<&'a str> {
     record.fields.get(key).map(String::as_str)
@@ -389,12 +383,7 @@ async fn an_unresponsive_child_is_reported() {
                 Ok::<_, std::io::Error>(())
             })
             .unwrap();
-        group
-            .spawn("fails", async {
-                sleep(ms(100)).await;
-                Err::<(), _>(ValueError("boom".into()))
-            })
-            .unwrap();
+        group.spawn("fails", fails_after(ms(100))).unwrap();
         let started = tokio::time::Instant::now();
         let _ = group.join().await;
         started.elapsed()
