@@ -37,6 +37,7 @@ use tracing::Span;
 use crate::builder::Config;
 use crate::deadline::{DEADLINE_ERROR_TYPE, DeadlineExceeded};
 use crate::error_group::{ErrorGroup, Failure};
+use crate::group::BODY_NAME;
 use crate::name::Name;
 use crate::outcome::{CancelReason, ChildOutcome, GroupOutcome};
 use crate::spawn_error::SpawnErrorKind;
@@ -475,12 +476,18 @@ impl Supervisor {
                 state.panic.take(),
             )
         };
-        let raises = !failures.is_empty() && self.config.policy.raises(counts.succeeded);
-        let outcome = match (timed_out, raises, cancel) {
-            (true, _, _) => GroupOutcome::TimedOut,
-            (false, true, _) => GroupOutcome::Failed,
-            (false, false, Some(CancelReason::FirstSuccess) | None) => GroupOutcome::Ok,
-            (false, false, Some(_)) => GroupOutcome::Cancelled,
+        // The body is the group's owner: its failure always raises, whatever
+        // the policy says of the children's.
+        let body_failed = failures
+            .iter()
+            .any(|f| f.child_name() == BODY_NAME && f.child_index().is_none());
+        let raises =
+            body_failed || (!failures.is_empty() && self.config.policy.raises(counts.succeeded));
+        let outcome = match (raises, timed_out, cancel) {
+            (true, true, _) => GroupOutcome::TimedOut,
+            (true, false, _) => GroupOutcome::Failed,
+            (false, _, Some(CancelReason::FirstSuccess) | None) => GroupOutcome::Ok,
+            (false, _, Some(_)) => GroupOutcome::Cancelled,
         };
         telemetry::group_closed(&self.span, outcome, counts);
         failures.sort_by_key(|f| f.child_index().unwrap_or(usize::MAX));

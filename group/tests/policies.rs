@@ -156,3 +156,24 @@ async fn child_results_say_how_the_child_ended() {
     let _ = group.join().await.unwrap_err();
     assert!(matches!(failing.into_result(), ChildResult::Raised));
 }
+
+/// The scope body is the group's owner: its failure raises under every
+/// policy, even when a child succeeded in a first-success race.
+#[tokio::test(start_paused = true)]
+async fn a_failing_body_raises_under_first_success() {
+    let eg = Group::builder("replicas")
+        .policy(Policy::FirstSuccess)
+        .build()
+        .unwrap()
+        .scope(|g| async move {
+            g.spawn("replica", async { Ok::<_, std::io::Error>(1) })
+                .map_err(|e| ValueError(e.to_string()))?;
+            tokio::task::yield_now().await; // the replica wins
+            Err::<(), _>(ValueError("could not record the winner".into()))
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(eg.failures()[0].child_name(), cohort::BODY_NAME);
+    let error = eg.failures()[0].downcast_ref::<ValueError>().unwrap();
+    assert_eq!(error.0, "could not record the winner");
+}
