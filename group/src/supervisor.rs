@@ -448,18 +448,15 @@ impl Supervisor {
     /// deadline last), unless the policy keeps them from raising. Resumes the
     /// first panic instead when the group was built to.
     pub(crate) fn finish(&self) -> Result<(), ErrorGroup> {
+        let mut parent_cancelled = false;
         let (mut failures, counts, cancel, timed_out, panic) = {
             let mut state = self.state();
             if state.cancel.is_none() && self.token.is_cancelled() {
                 // Nobody here cancelled the token: it descends from the token
-                // of an enclosing child, which was cancelled.
+                // of an enclosing child, which was cancelled (and the group
+                // finished before `watch` noticed). Reported below.
                 state.cancel = Some(CancelReason::ParentCancelled);
-                telemetry::cancel_requested(
-                    &self.span,
-                    &self.name,
-                    CancelReason::ParentCancelled,
-                    None,
-                );
+                parent_cancelled = true;
             }
             let counts = Counts {
                 spawned: self.spawned.load(Ordering::Relaxed),
@@ -476,6 +473,14 @@ impl Supervisor {
                 state.panic.take(),
             )
         };
+        if parent_cancelled {
+            telemetry::cancel_requested(
+                &self.span,
+                &self.name,
+                CancelReason::ParentCancelled,
+                None,
+            );
+        }
         // The body is the group's owner: its failure always raises, whatever
         // the policy says of the children's.
         let body_failed = failures
