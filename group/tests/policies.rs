@@ -6,6 +6,13 @@ use cohort::{ChildOutcome, ChildResult, Group, Policy};
 use support::{ValueError, forever, guide_task, ms};
 use tokio::time::{Instant, sleep};
 
+/// Spawns the guide's four gather tasks (task 2 fails at 20ms).
+fn spawn_guide_tasks(group: &Group) -> Vec<cohort::ChildHandle<u64>> {
+    (0..4)
+        .map(|i| group.spawn(format!("task-{i}"), guide_task(i)).unwrap())
+        .collect()
+}
+
 /// gather(return_exceptions=True): nothing is cancelled, the group does not
 /// raise, and each child's result (output or own failure) is in its handle.
 #[tokio::test(start_paused = true)]
@@ -14,10 +21,7 @@ async fn collect_all_keeps_one_result_per_child_in_spawn_order() {
         .policy(Policy::CollectAll)
         .build()
         .unwrap();
-    let handles: Vec<_> = (0..4)
-        .map(|i| group.spawn(format!("task-{i}"), guide_task(i)))
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let handles = spawn_guide_tasks(&group);
     let started = Instant::now();
     group.join().await.expect("collect-all does not raise");
     assert_eq!(started.elapsed(), ms(30), "task 3 ran to completion");
@@ -43,10 +47,7 @@ async fn supervise_reports_every_failure_at_the_end() {
         .policy(Policy::Supervise)
         .build()
         .unwrap();
-    let handles: Vec<_> = (0..4)
-        .map(|i| group.spawn(format!("task-{i}"), guide_task(i)))
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let handles = spawn_guide_tasks(&group);
     let g = group.handle();
     let late = group
         .spawn("spawns-after-failure", async move {

@@ -64,6 +64,15 @@ async fn the_stream_is_pulled_only_when_a_slot_is_free() {
     assert_eq!(started.elapsed(), ms(100), "ten rounds of ten");
 }
 
+/// Takes 10ms per item; item 5 is corrupt.
+async fn corrupt_at_5(i: u64) -> Result<u64, ValueError> {
+    sleep(ms(10)).await;
+    if i == 5 {
+        return Err(ValueError(format!("item {i} corrupt")));
+    }
+    Ok(i)
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_failure_stops_the_pulling() {
     let pulled = Arc::new(AtomicUsize::new(0));
@@ -73,16 +82,7 @@ async fn a_failure_stops_the_pulling() {
     });
     // The body feeds the stream; the failure cancels it with the children.
     let eg = Group::new("ingest")
-        .scope(|g| async move {
-            g.spawn_stream("item", items, n(4), |i| async move {
-                sleep(ms(10)).await;
-                if i == 5 {
-                    return Err(ValueError(format!("item {i} corrupt")));
-                }
-                Ok(i)
-            })
-            .await
-        })
+        .scope(|g| async move { g.spawn_stream("item", items, n(4), corrupt_at_5).await })
         .await
         .unwrap_err();
     assert_eq!(eg.len(), 1);
@@ -106,14 +106,7 @@ async fn the_feeder_stops_pulling_when_the_group_cancels() {
     let feeder = group
         .spawn("feeder", async move {
             let items = futures_util::stream::iter(0..1_000u64);
-            g.spawn_stream("item", items, n(4), |i| async move {
-                sleep(ms(10)).await;
-                if i == 5 {
-                    return Err(ValueError(format!("item {i} corrupt")));
-                }
-                Ok(i)
-            })
-            .await
+            g.spawn_stream("item", items, n(4), corrupt_at_5).await
         })
         .unwrap();
     group.join().await.unwrap_err();

@@ -419,3 +419,30 @@ async fn children_are_named_tasks_for_tokio_console() {
     let task = captured.span_where("runtime.spawn", "task.name", "aggregate/users");
     assert_eq!(task.target, "tokio::task");
 }
+
+/// Under collect-all a failure stays with its child: the group does not raise
+/// and its outcome is ok, yet `group.failed` still counts the failure, so the
+/// partial-failure rate reads the same under every policy.
+#[tokio::test(start_paused = true)]
+async fn collect_all_counts_failures_without_raising() {
+    let (captured, result) = capture_run(async {
+        let group = Group::builder("gather")
+            .policy(cohort::Policy::CollectAll)
+            .build()
+            .unwrap();
+        for i in 0..4 {
+            group
+                .spawn(format!("task-{i}"), support::guide_task(i))
+                .unwrap();
+        }
+        group.join().await
+    })
+    .await;
+    assert!(result.is_ok());
+    let span = captured.span_where(telemetry::GROUP_SPAN, "group.name", "gather");
+    assert_eq!(field(&span, "group.outcome"), Some("ok"));
+    assert_eq!(field(&span, "group.failed"), Some("1"));
+    assert_eq!(field(&span, "group.spawned"), Some("4"));
+    assert_eq!(captured.events_named(telemetry::CHILD_FAILED).len(), 1);
+    assert!(captured.events_named(telemetry::GROUP_RAISED).is_empty());
+}
