@@ -486,8 +486,11 @@ impl Supervisor {
         let body_failed = failures
             .iter()
             .any(|f| f.child_name() == BODY_NAME && f.child_index().is_none());
-        let raises =
-            body_failed || (!failures.is_empty() && self.config.policy.raises(counts.succeeded));
+        // So does a passed deadline: it aborted the body and cut the children
+        // short, whatever they achieved.
+        let raises = body_failed
+            || timed_out
+            || (!failures.is_empty() && self.config.policy.raises(counts.succeeded));
         let outcome = match (raises, timed_out, cancel) {
             (true, true, _) => GroupOutcome::TimedOut,
             (true, false, _) => GroupOutcome::Failed,

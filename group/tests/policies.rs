@@ -178,3 +178,37 @@ async fn a_failing_body_raises_under_first_success() {
     let error = eg.failures()[0].downcast_ref::<ValueError>().unwrap();
     assert_eq!(error.0, "could not record the winner");
 }
+
+/// A passed deadline raises under every policy: here it fires while the
+/// first-success race winds down, and aborts the body.
+#[tokio::test(start_paused = true)]
+async fn a_deadline_raises_under_first_success() {
+    let eg = Group::builder("replicas")
+        .policy(Policy::FirstSuccess)
+        .timeout(ms(50))
+        .grace_period(ms(1_000))
+        .build()
+        .unwrap()
+        .scope(|g| async move {
+            g.spawn("fast", async {
+                tokio::time::sleep(ms(10)).await;
+                Ok::<_, std::io::Error>(1)
+            })
+            .map_err(|e| ValueError(e.to_string()))?;
+            g.spawn("slow", async {
+                tokio::time::sleep(ms(500)).await; // ignores its cancellation
+                Ok::<_, std::io::Error>(2)
+            })
+            .map_err(|e| ValueError(e.to_string()))?;
+            tokio::time::sleep(ms(1_000)).await;
+            Ok::<_, ValueError>(())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(eg.len(), 1);
+    assert!(
+        eg.failures()[0]
+            .downcast_ref::<cohort::DeadlineExceeded>()
+            .is_some()
+    );
+}
