@@ -165,7 +165,13 @@ impl GroupBuilder {
     /// Builds the group from options known to be valid.
     pub(crate) fn assemble(self) -> Group {
         let policy = self.config.policy;
-        let span = crate::telemetry::group_span(&self.name, policy.as_str(), self.config.limit);
+        let timeout = self.config.deadline.map(|_| self.config.budget);
+        let span = crate::telemetry::group_span(
+            &self.name,
+            policy.as_str(),
+            self.config.limit,
+            timeout,
+        );
         Group::from_supervisor(Supervisor::new(self.name, span, self.config))
     }
 }

@@ -8,6 +8,7 @@
 use std::error::Error;
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The type-erased error a leaf holds: the child's own error value, boxed.
 pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
@@ -30,6 +31,7 @@ pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
 /// ```
 #[derive(Debug)]
 pub struct ErrorGroup {
+    id: u64,
     name: Arc<str>,
     failures: Vec<Failure>,
 }
@@ -37,9 +39,16 @@ pub struct ErrorGroup {
 /// One entry of an [`ErrorGroup`]: which child failed, and how.
 #[derive(Debug)]
 pub struct Failure {
+    id: u64,
     child: Arc<str>,
     index: Option<usize>,
     kind: FailureKind,
+}
+
+/// Hands out the ids of groups and failures: unique in the process, never 0.
+fn next_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// How a child failed: a leaf (an error or a panic) or a nested group.
@@ -75,6 +84,7 @@ impl ErrorGroup {
     /// group always holds at least one failure.
     pub fn new(name: impl Into<Arc<str>>, failures: Vec<Failure>) -> Option<Self> {
         (!failures.is_empty()).then(|| Self {
+            id: next_id(),
             name: name.into(),
             failures,
         })
@@ -82,9 +92,17 @@ impl ErrorGroup {
 
     pub(crate) fn single(name: Arc<str>, failure: Failure) -> Self {
         Self {
+            id: next_id(),
             name,
             failures: vec![failure],
         }
+    }
+
+    /// An id unique to this group value in the process (never 0), stable as
+    /// the group moves. [`split`](Self::split) and the `catch` chain build new
+    /// groups, with new ids, around the same leaves.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The name of the group that raised this.
@@ -200,22 +218,18 @@ impl Failure {
         index: Option<usize>,
         message: impl Into<String>,
     ) -> Self {
-        Self {
-            child: child.into(),
+        Self::from_parts(
+            child.into(),
             index,
-            kind: FailureKind::Panic {
+            FailureKind::Panic {
                 message: message.into(),
             },
-        }
+        )
     }
 
     /// A node for a child whose own group failed.
     pub fn group(child: impl Into<Arc<str>>, index: Option<usize>, group: ErrorGroup) -> Self {
-        Self {
-            child: child.into(),
-            index,
-            kind: FailureKind::Group(group),
-        }
+        Self::from_parts(child.into(), index, FailureKind::Group(group))
     }
 
     /// Wraps a boxed child error. An [`ErrorGroup`] becomes a nested node so
@@ -230,15 +244,28 @@ impl Failure {
             Ok(group) => FailureKind::Group(*group),
             Err(error) => FailureKind::Error { type_name, error },
         };
-        Self { child, index, kind }
+        Self::from_parts(child, index, kind)
     }
 
-    pub(crate) fn from_parts(child: Arc<str>, index: Option<usize>, kind: FailureKind) -> Self {
-        Self { child, index, kind }
+    fn from_parts(child: Arc<str>, index: Option<usize>, kind: FailureKind) -> Self {
+        Self {
+            id: next_id(),
+            child,
+            index,
+            kind,
+        }
     }
 
     pub(crate) fn into_parts(self) -> (Arc<str>, Option<usize>, FailureKind) {
         (self.child, self.index, self.kind)
+    }
+
+    /// An id unique to this failure in the process (never 0), kept when
+    /// [`split`](ErrorGroup::split) or the `catch` chain moves it into another
+    /// group: a log layer uses it to report each leaf once however many trees
+    /// carry it.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The name the child was spawned with (`(body)` for a scope body).

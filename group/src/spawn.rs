@@ -4,6 +4,11 @@ use std::future::Future;
 
 use tokio::runtime::Handle;
 
+/// This file, as tokio records it on a child task's `runtime.spawn` span: the
+/// spawn calls below are its only tokio spawns, and they are not
+/// `#[track_caller]`, so tokio's recorded location points here.
+pub(crate) const SPAWN_FILE: &str = file!();
+
 /// Spawns a child's task; under `tokio_unstable`, named `group/child` so
 /// tokio-console shows which group a task belongs to.
 pub(crate) fn spawn_on<F>(

@@ -47,22 +47,21 @@ fn split_tree(
     let mut matching = Vec::new();
     let mut rest = Vec::new();
     for failure in group.into_failures() {
+        if failure.is_leaf() {
+            // Leaves move whole, keeping their ids.
+            if predicate(&failure) {
+                matching.push(failure);
+            } else {
+                rest.push(failure);
+            }
+            continue;
+        }
         let (child, index, kind) = failure.into_parts();
-        match kind {
-            FailureKind::Group(inner) => {
-                let (m, r) = split_tree(inner, predicate);
-                let nest = |g| Failure::group(child.clone(), index, g);
-                matching.extend(m.map(nest));
-                rest.extend(r.map(nest));
-            }
-            leaf => {
-                let leaf = Failure::from_parts(child, index, leaf);
-                if predicate(&leaf) {
-                    matching.push(leaf);
-                } else {
-                    rest.push(leaf);
-                }
-            }
+        if let FailureKind::Group(inner) = kind {
+            let (m, r) = split_tree(inner, predicate);
+            let nest = |g| Failure::group(child.clone(), index, g);
+            matching.extend(m.map(nest));
+            rest.extend(r.map(nest));
         }
     }
     (

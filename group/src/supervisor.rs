@@ -94,6 +94,8 @@ struct Queued {
     task: Task,
     runtime: Handle,
     child: Name,
+    /// How many were left in the queue when this one was taken.
+    left: usize,
 }
 
 /// An admitted child.
@@ -227,7 +229,11 @@ impl Supervisor {
                     task,
                     runtime: runtime.clone(),
                     child: child.clone(),
+                    left: 0,
                 });
+                let queued = state.queue.len();
+                drop(state);
+                telemetry::queued(&self.span, queued);
                 return Ok(());
             }
             state.running += 1;
@@ -261,8 +267,14 @@ impl Supervisor {
             self.next_queued(&mut state)
         };
         if let Some(next) = next {
-            let _ = self.spawn_task(&next.runtime, &next.child, next.task);
+            self.start_queued(next);
         }
+    }
+
+    /// Starts a child taken from the queue, outside the lock.
+    fn start_queued(&self, next: Queued) {
+        telemetry::queued(&self.span, next.left);
+        let _ = self.spawn_task(&next.runtime, &next.child, next.task);
     }
 
     /// Takes the next queued child and its slot, unless the group is cancelling.
@@ -270,7 +282,8 @@ impl Supervisor {
         if state.cancel.is_some() {
             return None;
         }
-        let next = state.queue.pop_front()?;
+        let mut next = state.queue.pop_front()?;
+        next.left = state.queue.len();
         state.running += 1;
         Some(next)
     }
@@ -335,7 +348,7 @@ impl Supervisor {
             self.cancel(reason, Some((trigger_name, Some(index))));
         }
         if let Some(next) = next {
-            let _ = self.spawn_task(&next.runtime, &next.child, next.task);
+            self.start_queued(next);
         }
     }
 
@@ -370,7 +383,10 @@ impl Supervisor {
         }
         // Each queued child settles as cancelled as its task is dropped, which
         // takes the lock: drop them outside it.
-        drop(dropped);
+        if !dropped.is_empty() {
+            drop(dropped);
+            telemetry::queued(&self.span, 0);
+        }
     }
 
     /// Waits until every child has settled and closes the group to new ones,
@@ -497,7 +513,6 @@ impl Supervisor {
             (false, _, Some(CancelReason::FirstSuccess) | None) => GroupOutcome::Ok,
             (false, _, Some(_)) => GroupOutcome::Cancelled,
         };
-        telemetry::group_closed(&self.span, outcome, counts);
         failures.sort_by_key(|f| f.child_index().unwrap_or(usize::MAX));
         let result = match ErrorGroup::new(self.name.clone(), failures).filter(|_| raises) {
             Some(group) => {
@@ -506,6 +521,8 @@ impl Supervisor {
             }
             None => Ok(()),
         };
+        // After the raise: a layer reads the outcome as "this group is done".
+        telemetry::group_closed(&self.span, outcome, counts);
         if let Some(payload) = panic {
             // Every failure was reported above; the panic replaces the result.
             std::panic::resume_unwind(payload);

@@ -27,6 +27,13 @@ pub const CHILD_UNRESPONSIVE: &str = "cohort.child.unresponsive";
 /// [`ErrorGroup`] as a `dyn Error` (emitted in the group span).
 pub const GROUP_RAISED: &str = "cohort.group.raised";
 
+/// The source file of the one place cohort hands a child to tokio. Built
+/// with `--cfg tokio_unstable`, tokio records the spawning call's location on
+/// each task's `runtime.spawn` span (`loc.file`), so a layer tells a group's
+/// own child tasks from stray tasks spawned beside them by this value: the
+/// compiler writes it exactly as it writes that location.
+pub const CHILD_SPAWN_FILE: &str = crate::spawn::SPAWN_FILE;
+
 /// The counts recorded on the group span when it closes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Counts {
@@ -36,13 +43,20 @@ pub(crate) struct Counts {
     pub cancelled: usize,
 }
 
-pub(crate) fn group_span(name: &str, mode: &'static str, limit: Option<usize>) -> Span {
+pub(crate) fn group_span(
+    name: &str,
+    mode: &'static str,
+    limit: Option<usize>,
+    timeout: Option<Duration>,
+) -> Span {
     let span = tracing::info_span!(
         target: "cohort",
         "cohort.group",
         group.name = name,
         group.mode = mode,
         group.limit = field::Empty,
+        group.timeout_s = field::Empty,
+        group.queued = field::Empty,
         group.outcome = field::Empty,
         group.spawned = field::Empty,
         group.succeeded = field::Empty,
@@ -53,7 +67,17 @@ pub(crate) fn group_span(name: &str, mode: &'static str, limit: Option<usize>) -
     if let Some(limit) = limit {
         span.record("group.limit", limit);
     }
+    if let Some(timeout) = timeout {
+        span.record("group.timeout_s", timeout.as_secs_f64());
+    }
     span
+}
+
+/// Records how many children wait in the limit's queue, for a live view.
+pub(crate) fn queued(span: &Span, queued: usize) {
+    if !span.is_disabled() {
+        span.record("group.queued", queued);
+    }
 }
 
 pub(crate) fn child_span(group: &Span, name: &str, index: usize) -> Span {
@@ -84,12 +108,13 @@ pub(crate) fn child_failed(span: &Span, failure: &Failure) {
     );
 }
 
+/// Records the child's end; `child.outcome` last, as for the group.
 pub(crate) fn child_closed(span: &Span, outcome: ChildOutcome, error_type: Option<&'static str>) {
-    span.record("child.outcome", outcome.as_str());
     if let Some(error_type) = error_type {
         span.record("error.type", error_type);
         span.record("otel.status_code", "ERROR");
     }
+    span.record("child.outcome", outcome.as_str());
 }
 
 pub(crate) fn cancel_requested(
@@ -131,8 +156,9 @@ pub(crate) fn child_unresponsive(
     );
 }
 
+/// Records the run's end. `group.outcome` goes last: a layer takes it as the
+/// signal that the counts are in and the group is done.
 pub(crate) fn group_closed(span: &Span, outcome: GroupOutcome, counts: Counts) {
-    span.record("group.outcome", outcome.as_str());
     span.record("group.spawned", counts.spawned);
     span.record("group.succeeded", counts.succeeded);
     span.record("group.failed", counts.failed);
@@ -140,6 +166,7 @@ pub(crate) fn group_closed(span: &Span, outcome: GroupOutcome, counts: Counts) {
     if outcome != GroupOutcome::Ok {
         span.record("otel.status_code", "ERROR");
     }
+    span.record("group.outcome", outcome.as_str());
 }
 
 pub(crate) fn group_raised(span: &Span, group: &ErrorGroup) {

@@ -137,6 +137,28 @@ fn an_empty_group_cannot_be_built() {
 }
 
 #[test]
+fn leaves_keep_their_ids_when_split_and_ids_are_unique() {
+    let group = sample();
+    let before: Vec<u64> = group.leaves().iter().map(|l| l.failure.id()).collect();
+    let mut unique = before.clone();
+    unique.push(group.id());
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), before.len() + 1, "ids collide: {before:?}");
+    assert!(!unique.contains(&0));
+
+    let (io, rest) = group.split::<std::io::Error>();
+    let mut after: Vec<u64> = [io.unwrap(), rest.unwrap()]
+        .iter()
+        .flat_map(|g| g.leaves().iter().map(|l| l.failure.id()).collect::<Vec<_>>())
+        .collect();
+    after.sort_unstable();
+    let mut before = before;
+    before.sort_unstable();
+    assert_eq!(after, before);
+}
+
+#[test]
 fn split_by_type_preserves_nesting_and_order_and_drops_empty_groups() {
     let (io, rest) = sample().split::<std::io::Error>();
     let io = io.unwrap();
