@@ -1,0 +1,77 @@
+//! [`Builder`]: the layer's options.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::CohortLayer;
+use crate::metrics::MetricSink;
+use crate::shared::Shared;
+
+/// Options for a [`CohortLayer`], from [`CohortLayer::builder`].
+#[derive(Default)]
+pub struct Builder {
+    seen_capacity: Option<usize>,
+    sinks: Vec<Arc<dyn MetricSink>>,
+}
+
+impl Builder {
+    /// How many leaves the layer remembers having logged, by default.
+    pub const DEFAULT_SEEN_CAPACITY: usize = 16_384;
+
+    /// How many logged leaves to remember, so that a tree reported again
+    /// (by an enclosing group, or by the service's own log line) does not log
+    /// them twice. Memory is about 40 bytes a leaf. A leaf reported again
+    /// after this many newer leaves were logged is logged again.
+    pub fn seen_capacity(mut self, leaves: usize) -> Self {
+        self.seen_capacity = Some(leaves);
+        self
+    }
+
+    /// Adds a sink that receives every measurement, beside the built-in
+    /// aggregates.
+    pub fn sink(mut self, sink: Arc<dyn MetricSink>) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    /// Builds the layer.
+    pub fn build(self) -> Result<CohortLayer, BuildError> {
+        let capacity = self.seen_capacity.unwrap_or(Self::DEFAULT_SEEN_CAPACITY);
+        if capacity == 0 {
+            return Err(BuildError::ZeroSeenCapacity);
+        }
+        Ok(CohortLayer {
+            shared: Arc::new(Shared::new(capacity, self.sinks)),
+        })
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("seen_capacity", &self.seen_capacity)
+            .field("sinks", &self.sinks.len())
+            .finish()
+    }
+}
+
+/// A layer option was invalid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// `seen_capacity(0)` would log every leaf of a nested tree at every
+    /// level that reports it.
+    ZeroSeenCapacity,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ZeroSeenCapacity => f.write_str(
+                "seen_capacity must be at least 1: with 0 the layer cannot tell a leaf it already logged",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}

@@ -1,0 +1,219 @@
+//! The events the layer writes: leaf records, leaked tasks, and the notice
+//! that leak detection is off. They are ordinary tracing events, dispatched
+//! to the whole subscriber the layer belongs to, so fmt, OpenTelemetry and
+//! every other layer see them.
+//!
+//! The hard part: the layer emits from inside tracing callbacks, where
+//! tracing-core refuses to re-enter a thread's scoped dispatcher (the
+//! `event!` macro would hand the event to a no-op subscriber, and
+//! `with_default` panics there). So the layer keeps (weakly) the subscriber's
+//! own `Dispatch` from `on_register_dispatch`, and sends each event to it
+//! directly: `enabled`, then `event`, as the macro would. That needs callsites
+//! of our own, declared below. And no span extension may be borrowed while
+//! emitting: other layers take them for the event's parent span.
+
+use std::sync::OnceLock;
+
+use tracing::dispatcher::{self, Dispatch, WeakDispatch};
+use tracing::field::{Field, Value};
+use tracing::span::Id;
+use tracing::{Event, Level, Metadata};
+use tracing_core::callsite::DefaultCallsite;
+use tracing_core::metadata::Kind;
+
+use crate::leaves::LeafRecord;
+use crate::live::Stray;
+
+/// Event name of a leaf record.
+pub const LEAF: &str = "cohort.error.leaf";
+/// Event name of a leaked task.
+pub const TASK_LEAKED: &str = "cohort.task.leaked";
+/// Event name of the notice that leak detection is off.
+pub const LEAK_DETECTION_OFF: &str = "cohort.layer.leak_detection_off";
+
+const LEAF_FIELDS: &[&str] = &[
+    "message",
+    "exception.type",
+    "exception.message",
+    "exception.id",
+    "exception.parent_id",
+    "exception.group.id",
+    "exception.group.fingerprint",
+    "leaf.path",
+    "leaf.depth",
+    "leaf.panic",
+    "group.name",
+    "child.name",
+    "child.index",
+];
+const LEAKED_FIELDS: &[&str] = &[
+    "message",
+    "group.name",
+    "task.id",
+    "task.name",
+    "code.location",
+];
+const NOTICE_FIELDS: &[&str] = &["message", "built_with_tokio_unstable"];
+
+/// Declares an event callsite of target `cohort`: its metadata and the
+/// callsite that registers it.
+macro_rules! callsite {
+    ($cs:ident, $meta:ident, $name:expr, $level:expr, $fields:expr) => {
+        static $cs: DefaultCallsite = DefaultCallsite::new(&$meta);
+        static $meta: Metadata<'static> = tracing_core::metadata! {
+            name: $name,
+            target: "cohort",
+            level: $level,
+            fields: $fields,
+            callsite: &$cs,
+            kind: Kind::EVENT,
+        };
+    };
+}
+
+callsite!(LEAF_ERROR_CS, LEAF_ERROR, LEAF, Level::ERROR, LEAF_FIELDS);
+callsite!(LEAF_WARN_CS, LEAF_WARN, LEAF, Level::WARN, LEAF_FIELDS);
+callsite!(LEAF_INFO_CS, LEAF_INFO, LEAF, Level::INFO, LEAF_FIELDS);
+callsite!(LEAKED_CS, LEAKED, TASK_LEAKED, Level::WARN, LEAKED_FIELDS);
+callsite!(NOTICE_CS, NOTICE, LEAK_DETECTION_OFF, Level::INFO, NOTICE_FIELDS);
+
+/// Registers the callsites, so that subscribers built later (the one this
+/// layer goes into) learn of them as they learn of every macro's.
+pub(crate) fn register_callsites() {
+    for cs in [&LEAF_ERROR_CS, &LEAF_WARN_CS, &LEAF_INFO_CS, &LEAKED_CS, &NOTICE_CS] {
+        cs.register();
+    }
+}
+
+/// Sends one event to `dispatch`, its values in the order of the callsite's
+/// fields (`None`: the field is absent).
+fn send<const N: usize>(
+    dispatch: &Dispatch,
+    meta: &'static Metadata<'static>,
+    parent: Option<Id>,
+    values: [Option<&dyn Value>; N],
+) {
+    if !dispatch.enabled(meta) {
+        return;
+    }
+    let fields: Vec<Field> = meta.fields().iter().collect();
+    if fields.len() != N {
+        // The field lists above and the value lists below are written side
+        // by side; a mismatch drops the event rather than mislabel it.
+        debug_assert_eq!(fields.len(), N, "{}: fields and values differ", meta.name());
+        return;
+    }
+    let pairs: [(&Field, Option<&dyn Value>); N] = std::array::from_fn(|i| (&fields[i], values[i]));
+    let values = meta.fields().value_set(&pairs);
+    dispatch.event(&Event::new_child_of(parent, meta, &values));
+}
+
+/// The subscriber the layer was registered in.
+#[derive(Default)]
+pub(crate) struct Emitter {
+    dispatch: OnceLock<WeakDispatch>,
+}
+
+impl Emitter {
+    pub fn register(&self, dispatch: &Dispatch) {
+        let _ = self.dispatch.set(dispatch.downgrade());
+    }
+
+    fn run(&self, f: impl FnOnce(&Dispatch)) {
+        match self.dispatch.get().and_then(WeakDispatch::upgrade) {
+            Some(dispatch) => f(&dispatch),
+            // Never registered: the layer is not inside a `Dispatch`, so it
+            // is not inside a callback of one either.
+            None => {
+                let mut f = Some(f);
+                dispatcher::get_default(|dispatch| {
+                    if let Some(f) = f.take() {
+                        f(dispatch);
+                    }
+                });
+            }
+        }
+    }
+
+    /// Writes leaf records, each under `parent` (the span of the report that
+    /// carried the tree).
+    pub fn leaves(&self, parent: Option<&Id>, records: &[LeafRecord]) {
+        if records.is_empty() {
+            return;
+        }
+        self.run(|dispatch| {
+            for r in records {
+                let meta = match r.level {
+                    Level::ERROR => &LEAF_ERROR,
+                    Level::WARN => &LEAF_WARN,
+                    _ => &LEAF_INFO,
+                };
+                let fingerprint = format!("{:016x}", r.fingerprint);
+                let depth = r.depth as u64;
+                let index = r.child_index.map(|i| i as u64);
+                send(
+                    dispatch,
+                    meta,
+                    parent.cloned(),
+                    [
+                        Some(&format_args!("error leaf") as &dyn Value),
+                        Some(&r.exception_type),
+                        Some(&r.message.as_str()),
+                        Some(&r.id),
+                        Some(&r.parent_id),
+                        Some(&r.root_id),
+                        Some(&fingerprint.as_str()),
+                        Some(&r.path.as_str()),
+                        Some(&depth),
+                        Some(&r.panic),
+                        Some(&r.group_name.as_str()),
+                        Some(&r.child_name.as_str()),
+                        index.as_ref().map(|i| i as &dyn Value),
+                    ],
+                );
+            }
+        });
+    }
+
+    /// Writes one warning per leaked task, under the group's span.
+    pub fn leaks(&self, parent: Option<&Id>, group: &str, strays: &[Stray]) {
+        if strays.is_empty() {
+            return;
+        }
+        self.run(|dispatch| {
+            for stray in strays {
+                send(
+                    dispatch,
+                    &LEAKED,
+                    parent.cloned(),
+                    [
+                        Some(&format_args!("task spawned in the group outlived it") as &dyn Value),
+                        Some(&group),
+                        Some(&stray.task_id),
+                        Some(&stray.task_name.as_str()),
+                        Some(&stray.location.as_str()),
+                    ],
+                );
+            }
+        });
+    }
+
+    /// Says that no tokio task spans reach the layer, so leaks go unseen.
+    pub fn leak_detection_off(&self) {
+        self.run(|dispatch| {
+            send(
+                dispatch,
+                &NOTICE,
+                None,
+                [
+                    Some(&format_args!(
+                        "leak detection is off: no tokio task spans reach the cohort layer; \
+                         build with RUSTFLAGS=\"--cfg tokio_unstable\", enable tokio's `tracing` \
+                         feature, and let target `tokio::task` at TRACE through the layer's filter"
+                    ) as &dyn Value),
+                    Some(&cfg!(tokio_unstable)),
+                ],
+            );
+        });
+    }
+}

@@ -1,0 +1,172 @@
+//! Field visitors: what the layer reads off cohort's spans and events and off
+//! tokio's task spans. Each copies only the fields it knows; the rest cost one
+//! no-op call each.
+
+use std::error::Error;
+use std::fmt;
+
+use cohort::ErrorGroup;
+use tracing::field::{Field, Visit};
+
+/// A cohort span's fields, from its creation or from a later `record`.
+#[derive(Debug, Default)]
+pub(crate) struct SpanFields {
+    /// `group.name` or `child.name`.
+    pub name: Option<String>,
+    pub mode: Option<String>,
+    pub index: Option<u64>,
+    pub limit: Option<u64>,
+    pub timeout_s: Option<f64>,
+    pub queued: Option<u64>,
+    pub spawned: Option<u64>,
+    pub failed: Option<u64>,
+    pub cancelled: Option<u64>,
+    /// `group.outcome` or `child.outcome`: the span's last record.
+    pub outcome: Option<String>,
+}
+
+impl Visit for SpanFields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "group.name" | "child.name" => self.name = Some(value.to_owned()),
+            "group.mode" => self.mode = Some(value.to_owned()),
+            "group.outcome" | "child.outcome" => self.outcome = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        let slot = match field.name() {
+            "child.index" => &mut self.index,
+            "group.limit" => &mut self.limit,
+            "group.queued" => &mut self.queued,
+            "group.spawned" => &mut self.spawned,
+            "group.failed" => &mut self.failed,
+            "group.cancelled" => &mut self.cancelled,
+            _ => return,
+        };
+        *slot = Some(value);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if let Ok(value) = u64::try_from(value) {
+            self.record_u64(field, value);
+        }
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if field.name() == "group.timeout_s" {
+            self.timeout_s = Some(value);
+        }
+    }
+
+    fn record_debug(&mut self, _: &Field, _: &dyn fmt::Debug) {}
+}
+
+/// The fields of cohort's own events that feed the live view and the metrics.
+#[derive(Debug, Default)]
+pub(crate) struct EventFields {
+    pub reason: Option<String>,
+    pub error_type: Option<String>,
+    pub child_index: Option<u64>,
+}
+
+impl Visit for EventFields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "reason" => self.reason = Some(value.to_owned()),
+            "error.type" => self.error_type = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if field.name() == "child.index" {
+            self.child_index = Some(value);
+        }
+    }
+
+    fn record_debug(&mut self, _: &Field, _: &dyn fmt::Debug) {}
+}
+
+/// Finds every [`ErrorGroup`] an event carries in a `dyn Error` field, the
+/// field's value itself or anywhere down its `source()` chain, and hands each
+/// to `found` while the event's borrow lasts.
+pub(crate) struct ErrorGroups<F>(pub F);
+
+impl<F: FnMut(&ErrorGroup)> Visit for ErrorGroups<F> {
+    fn record_error(&mut self, _: &Field, value: &(dyn Error + 'static)) {
+        let mut next = Some(value);
+        while let Some(error) = next {
+            if let Some(group) = error.downcast_ref::<ErrorGroup>() {
+                // A group's own leaves are walked from here; its `source()` is
+                // `None` by design, so the chain ends at it anyway.
+                (self.0)(group);
+                return;
+            }
+            next = error.source();
+        }
+    }
+
+    fn record_debug(&mut self, _: &Field, _: &dyn fmt::Debug) {}
+}
+
+/// Whether a tokio `runtime.spawn` span was opened by cohort for a child: its
+/// `loc.file` is cohort's spawn site.
+#[derive(Default)]
+pub(crate) struct SpawnSite {
+    pub is_child: bool,
+    pub seen: bool,
+}
+
+impl Visit for SpawnSite {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "loc.file" {
+            self.seen = true;
+            self.is_child = value == cohort::telemetry::CHILD_SPAWN_FILE;
+        }
+    }
+
+    fn record_debug(&mut self, _: &Field, _: &dyn fmt::Debug) {}
+}
+
+/// The identity of a task tokio spawned: read only for tasks that are not a
+/// group's children.
+#[derive(Debug, Default)]
+pub(crate) struct TaskFields {
+    pub id: u64,
+    pub name: String,
+    pub file: String,
+    pub line: u64,
+    pub col: u64,
+}
+
+impl TaskFields {
+    /// `file:line:col`, the `code.location` of a leaked task.
+    pub fn location(&self) -> String {
+        format!("{}:{}:{}", self.file, self.line, self.col)
+    }
+}
+
+impl Visit for TaskFields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "loc.file" {
+            self.file = value.to_owned();
+        }
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match field.name() {
+            "task.id" => self.id = value,
+            "loc.line" => self.line = value,
+            "loc.col" => self.col = value,
+            _ => {}
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "task.name" {
+            self.name = format!("{value:?}");
+        }
+    }
+}

@@ -1,0 +1,503 @@
+//! [`CohortLayer`]: what the layer does at each tracing callback.
+//!
+//! Per child, the path is short: read two fields, insert into (and later
+//! remove from) the child's own group's map. Everything else happens per
+//! group (open, done) or per failure, and the aggregation itself is a sink's.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use cohort::ErrorGroup;
+use cohort::telemetry as names;
+use tokio::time::Instant;
+use tracing::span::{self, Id};
+use tracing::{Dispatch, Event, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+use crate::emit;
+use crate::fields::{ErrorGroups, EventFields, SpanFields};
+use crate::leaves::{self, LeafRecord};
+use crate::live::{LiveChild, LiveGroup, Parent};
+use crate::metrics::{CancelCause, GroupRun, Measurement};
+use crate::shared::Shared;
+use crate::{CohortHandle, leaks};
+
+/// The tracing-subscriber layer. Add it to the subscriber a service already
+/// has, last:
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+///
+/// let layer = cohort_layer::CohortLayer::new();
+/// let handle = layer.handle();
+/// let subscriber = tracing_subscriber::registry()
+///     .with(tracing_subscriber::fmt::layer())
+///     .with(layer);
+/// # drop((subscriber, handle));
+/// ```
+///
+/// Added last, its leaf records reach every layer without disturbing the
+/// per-layer filters of the layers before it (tracing-subscriber keeps one
+/// filter pass per thread, which an event emitted in the middle of another
+/// event's dispatch would overwrite for the layers still to run).
+pub struct CohortLayer {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// What a span is to the layer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Group,
+    Child,
+    /// tokio's `runtime.spawn` span of a task.
+    Task,
+    Other,
+}
+
+pub(crate) fn kind(meta: &Metadata<'_>) -> Kind {
+    match (meta.target(), meta.name()) {
+        (names::TARGET, names::GROUP_SPAN) => Kind::Group,
+        (names::TARGET, names::CHILD_SPAN) => Kind::Child,
+        ("tokio::task", "runtime.spawn") => Kind::Task,
+        _ => Kind::Other,
+    }
+}
+
+/// The layer's data on a group's span.
+pub(crate) struct GroupExt {
+    pub live: Arc<LiveGroup>,
+}
+
+/// The layer's data on a child's span.
+pub(crate) struct ChildExt {
+    pub group: Arc<LiveGroup>,
+    pub index: u64,
+    done: AtomicBool,
+}
+
+/// Leaf records waiting in a span for the outermost report of their tree.
+struct Pending(Vec<LeafRecord>);
+
+/// The group a span belongs to: its own (a group span) or its group's (a
+/// child span).
+pub(crate) fn group_of<S>(span: &SpanRef<'_, S>) -> Option<Arc<LiveGroup>>
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    let ext = span.extensions();
+    match kind(span.metadata()) {
+        Kind::Group => ext.get::<GroupExt>().map(|g| g.live.clone()),
+        Kind::Child => ext.get::<ChildExt>().map(|c| c.group.clone()),
+        _ => None,
+    }
+}
+
+impl CohortLayer {
+    /// A layer with the default settings; see [`CohortLayer::builder`] for
+    /// the others.
+    pub fn new() -> Self {
+        Self {
+            shared: Arc::new(Shared::new(crate::Builder::DEFAULT_SEEN_CAPACITY, Vec::new())),
+        }
+    }
+
+    /// Options: how many logged leaves to remember, extra metric sinks.
+    pub fn builder() -> crate::Builder {
+        crate::Builder::default()
+    }
+
+    /// A handle to read the layer's metrics and live tree once the layer is
+    /// inside a subscriber.
+    pub fn handle(&self) -> CohortHandle {
+        CohortHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    fn group_opened<S>(&self, attrs: &span::Attributes<'_>, span: &SpanRef<'_, S>)
+    where
+        S: for<'a> LookupSpan<'a>,
+    {
+        let mut fields = SpanFields::default();
+        attrs.record(&mut fields);
+        let parent = span.parent().and_then(|p| enclosing(&p));
+        let live = Arc::new(LiveGroup::new(self.shared.next_key(), fields, parent));
+        self.shared.open().insert(live.key, live.clone());
+        self.shared
+            .record(&Measurement::GroupOpened { group: &live.name });
+        span.extensions_mut().insert(GroupExt { live });
+    }
+
+    fn child_started<S>(&self, attrs: &span::Attributes<'_>, span: &SpanRef<'_, S>)
+    where
+        S: for<'a> LookupSpan<'a>,
+    {
+        let Some(group) = span.parent().as_ref().and_then(group_of) else {
+            return;
+        };
+        let mut fields = SpanFields::default();
+        attrs.record(&mut fields);
+        let index = fields.index.unwrap_or(u64::MAX);
+        let child = LiveChild {
+            name: fields.name.unwrap_or_default(),
+            started: Instant::now(),
+            unresponsive: false,
+        };
+        group.state().children.insert(index, child);
+        span.extensions_mut().insert(ChildExt {
+            group,
+            index,
+            done: AtomicBool::new(false),
+        });
+        if self.shared.leak_detection_unseen() {
+            self.shared.emitter.leak_detection_off();
+        }
+    }
+
+    /// A child ended (or its span closed first): it leaves the live tree and
+    /// any leaves still waiting in its span are logged.
+    fn child_done<S>(&self, span: &SpanRef<'_, S>, events_parent: Option<Id>)
+    where
+        S: for<'a> LookupSpan<'a>,
+    {
+        let (group, index, has_pending) = {
+            let ext = span.extensions();
+            let Some(child) = ext.get::<ChildExt>() else {
+                return;
+            };
+            if child.done.swap(true, Ordering::Relaxed) {
+                return;
+            }
+            (child.group.clone(), child.index, ext.get::<Pending>().is_some())
+        };
+        group.state().children.remove(&index);
+        if has_pending {
+            let pending = span.extensions_mut().remove::<Pending>();
+            if let Some(Pending(records)) = pending {
+                self.log_unseen(events_parent.as_ref(), records);
+            }
+        }
+    }
+
+    /// A group is done (its outcome recorded, or its span closed first):
+    /// waiting leaves are logged, strays still alive are leaks, and the run
+    /// is measured.
+    fn group_done<S>(&self, span: &SpanRef<'_, S>, outcome: &str, events_parent: Option<Id>)
+    where
+        S: for<'a> LookupSpan<'a>,
+    {
+        let (live, pending) = {
+            let mut ext = span.extensions_mut();
+            let Some(live) = ext.get_mut::<GroupExt>().map(|g| g.live.clone()) else {
+                return;
+            };
+            (live, ext.remove::<Pending>())
+        };
+        let now = Instant::now();
+        let (run, strays) = {
+            let mut state = live.state();
+            if state.done {
+                return;
+            }
+            state.done = true;
+            let strays: Vec<_> = state.strays.drain().map(|(_, stray)| stray).collect();
+            let reason = state.cancel.as_ref().map(|(reason, _)| reason.as_str());
+            let run = (
+                state.spawned,
+                state.failed,
+                state.cancelled,
+                CancelCause::from_reason(reason),
+                state.cancel.as_ref().map(|(_, at)| now.saturating_duration_since(*at)),
+            );
+            (run, strays)
+        };
+        self.shared.open().remove(&live.key);
+        if let Some(Pending(records)) = pending {
+            self.log_unseen(events_parent.as_ref(), records);
+        }
+        self.shared
+            .emitter
+            .leaks(events_parent.as_ref(), &live.name, &strays);
+        for stray in &strays {
+            self.shared.record(&Measurement::TaskLeaked {
+                group: &live.name,
+                location: &stray.location,
+            });
+        }
+        let (spawned, failed, cancelled, cause, cancel_latency) = run;
+        let run = GroupRun {
+            group: &live.name,
+            outcome,
+            duration: now.saturating_duration_since(live.created),
+            spawned,
+            failed,
+            cancelled,
+            cause,
+            partial_failure_rate: (spawned > 0)
+                .then(|| (failed as f64 / spawned as f64).min(1.0)),
+            cancel_latency,
+        };
+        self.shared.record(&Measurement::GroupRun(&run));
+    }
+
+    /// Logs the records whose leaves were not logged yet.
+    fn log_unseen(&self, parent: Option<&Id>, mut records: Vec<LeafRecord>) {
+        {
+            let mut seen = self.shared.seen();
+            records.retain(|r| seen.insert(r.id));
+        }
+        self.shared.emitter.leaves(parent, &records);
+    }
+
+    fn on_cohort_event<S>(&self, event: &Event<'_>, span: Option<&SpanRef<'_, S>>)
+    where
+        S: for<'a> LookupSpan<'a>,
+    {
+        let name = event.metadata().name();
+        if ![
+            names::CHILD_FAILED,
+            names::CANCEL_REQUESTED,
+            names::CHILD_UNRESPONSIVE,
+        ]
+        .contains(&name)
+        {
+            return;
+        }
+        let Some(group) = span.and_then(group_of) else {
+            return;
+        };
+        let mut fields = EventFields::default();
+        event.record(&mut fields);
+        if name == names::CHILD_FAILED {
+            group.state().failures += 1;
+            let error_type = fields.error_type.as_deref().unwrap_or("unknown");
+            self.shared.record(&Measurement::ChildError {
+                group: &group.name,
+                error_type,
+            });
+        } else if name == names::CANCEL_REQUESTED {
+            let mut state = group.state();
+            if state.cancel.is_none() {
+                state.cancel = Some((fields.reason.unwrap_or_default(), Instant::now()));
+            }
+        } else if let Some(index) = fields.child_index {
+            if let Some(child) = group.state().children.get_mut(&index) {
+                child.unresponsive = true;
+            }
+        }
+    }
+
+    /// Expands the error trees an event carries into leaf records: logged
+    /// now, or left waiting in the span of the report that will carry the
+    /// tree further up (see [`deferral_target`]).
+    fn expand<S>(&self, event: &Event<'_>, span: Option<&SpanRef<'_, S>>)
+    where
+        S: for<'a> LookupSpan<'a>,
+    {
+        let meta = event.metadata();
+        let target = span.and_then(|s| deferral_target(meta, s));
+        let level = *meta.level();
+        let mut records = Vec::new();
+        {
+            let mut seen = self.shared.seen();
+            let mut taken = HashSet::new();
+            event.record(&mut ErrorGroups(|group: &ErrorGroup| {
+                let new = leaves::records(group, level, |id| {
+                    !seen.contains(id) && !taken.contains(&id)
+                });
+                taken.extend(new.iter().map(|r| r.id));
+                records.extend(new);
+            }));
+            if target.is_none() {
+                for r in &records {
+                    seen.insert(r.id);
+                }
+            }
+        }
+        if records.is_empty() {
+            return;
+        }
+        match (target, span) {
+            (Some(target), Some(span)) => defer(span, &target, records),
+            _ => self
+                .shared
+                .emitter
+                .leaves(span.map(|s| s.id()).as_ref(), &records),
+        }
+    }
+}
+
+impl Default for CohortLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Where a group sits: the nearest enclosing child (or group, for a scope
+/// body) of `span`, itself included.
+fn enclosing<S>(span: &SpanRef<'_, S>) -> Option<Parent>
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    span.scope().find_map(|s| {
+        let ext = s.extensions();
+        match kind(s.metadata()) {
+            Kind::Group => ext.get::<GroupExt>().map(|g| Parent {
+                group: g.live.key,
+                child: None,
+            }),
+            Kind::Child => ext.get::<ChildExt>().map(|c| Parent {
+                group: c.group.key,
+                child: Some(c.index),
+            }),
+            _ => None,
+        }
+    })
+}
+
+/// The span whose later report will carry this event's trees again, so
+/// their leaves should wait there instead of being logged now:
+///
+/// - a group raising inside a child (or a scope body): the child will fail
+///   with that tree, or catch it (its span's end logs what is left);
+/// - a child failing: its group will raise with the failure nested, or keep
+///   it (collect-all), and its end logs what is left.
+///
+/// Anything else (the outermost raise, a service's own log of a tree) is
+/// logged at once. So a nested failure is logged once, at the top, with its
+/// full path.
+fn deferral_target<S>(meta: &Metadata<'_>, span: &SpanRef<'_, S>) -> Option<Id>
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    if meta.target() != names::TARGET {
+        return None;
+    }
+    match (meta.name(), kind(span.metadata())) {
+        (names::GROUP_RAISED, Kind::Group) => span
+            .parent()
+            .filter(|p| matches!(kind(p.metadata()), Kind::Child | Kind::Group))
+            .map(|p| p.id()),
+        (names::CHILD_FAILED, Kind::Child) => span
+            .parent()
+            .filter(|p| kind(p.metadata()) == Kind::Group)
+            .map(|p| p.id()),
+        (names::CHILD_FAILED, Kind::Group) => Some(span.id()),
+        _ => None,
+    }
+}
+
+/// Moves records to `target`'s waiting list, taking the same leaves off the
+/// lists between the event's span and `target`: a leaf waits in one place,
+/// the outermost known, with its path in the largest tree seen so far.
+fn defer<S>(span: &SpanRef<'_, S>, target: &Id, mut records: Vec<LeafRecord>)
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    let ids: HashSet<u64> = records.iter().map(|r| r.id).collect();
+    for s in span.scope() {
+        let mut ext = s.extensions_mut();
+        if let Some(Pending(waiting)) = ext.get_mut::<Pending>() {
+            for old in waiting.iter().filter(|old| ids.contains(&old.id)) {
+                // Keep the most severe level the leaf was reported at.
+                if let Some(r) = records.iter_mut().find(|r| r.id == old.id) {
+                    r.level = r.level.min(old.level);
+                }
+            }
+            waiting.retain(|old| !ids.contains(&old.id));
+        }
+        if s.id() == *target {
+            match ext.get_mut::<Pending>() {
+                Some(Pending(waiting)) => waiting.append(&mut records),
+                None => {
+                    ext.insert(Pending(records));
+                }
+            }
+            return;
+        }
+    }
+}
+
+impl<S> Layer<S> for CohortLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_register_dispatch(&self, subscriber: &Dispatch) {
+        self.shared.emitter.register(subscriber);
+    }
+
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let kind = kind(attrs.metadata());
+        if kind == Kind::Other {
+            return;
+        }
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        match kind {
+            Kind::Group => self.group_opened(attrs, &span),
+            Kind::Child => self.child_started(attrs, &span),
+            Kind::Task => leaks::task_spawned(&self.shared, attrs, &span, &ctx),
+            Kind::Other => {}
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        match kind(span.metadata()) {
+            Kind::Group => {
+                let mut fields = SpanFields::default();
+                values.record(&mut fields);
+                let Some(live) = group_of(&span) else {
+                    return;
+                };
+                live.record(&fields);
+                if let Some(outcome) = fields.outcome {
+                    self.group_done(&span, &outcome, Some(id.clone()));
+                }
+            }
+            Kind::Child => {
+                let mut fields = SpanFields::default();
+                values.record(&mut fields);
+                if fields.outcome.is_some() {
+                    self.child_done(&span, Some(id.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        if meta.target() == names::TARGET
+            && [emit::LEAF, emit::TASK_LEAKED, emit::LEAK_DETECTION_OFF].contains(&meta.name())
+        {
+            return;
+        }
+        let span = ctx.event_span(event);
+        if meta.target() == names::TARGET {
+            self.on_cohort_event(event, span.as_ref());
+        }
+        self.expand(event, span.as_ref());
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else {
+            return;
+        };
+        // Events for a closing span go to its parent: other layers may
+        // already have finished with the span itself.
+        let parent = span.parent().map(|p| p.id());
+        match kind(span.metadata()) {
+            // Closed without an outcome: the run was dropped unfinished.
+            Kind::Group => self.group_done(&span, "cancelled", parent),
+            Kind::Child => self.child_done(&span, parent),
+            Kind::Task => leaks::task_closed(&span),
+            Kind::Other => {}
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! The state the layer and its handles share.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::emit::Emitter;
+use crate::leaves::Seen;
+use crate::live::LiveGroup;
+use crate::metrics::{Aggregates, Measurement, MetricSink};
+
+pub(crate) struct Shared {
+    seen: Mutex<Seen>,
+    pub aggregates: Aggregates,
+    sinks: Vec<Arc<dyn MetricSink>>,
+    /// Every open group, by the layer's key: the live tree's index.
+    open: Mutex<HashMap<u64, Arc<LiveGroup>>>,
+    next_key: AtomicU64,
+    /// Set by the first tokio task span the layer sees.
+    pub saw_task_spans: AtomicBool,
+    /// Set once the "leak detection is off" notice went out.
+    pub leak_notice: AtomicBool,
+    pub emitter: Emitter,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every update under these locks is a single map or counter operation,
+    // consistent even if a sink panicked while one was held.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    pub fn new(seen_capacity: usize, sinks: Vec<Arc<dyn MetricSink>>) -> Self {
+        crate::emit::register_callsites();
+        Self {
+            seen: Mutex::new(Seen::new(seen_capacity)),
+            aggregates: Aggregates::default(),
+            sinks,
+            open: Mutex::default(),
+            next_key: AtomicU64::new(1),
+            saw_task_spans: AtomicBool::new(false),
+            leak_notice: AtomicBool::new(false),
+            emitter: Emitter::default(),
+        }
+    }
+
+    pub fn seen(&self) -> MutexGuard<'_, Seen> {
+        lock(&self.seen)
+    }
+
+    pub fn open(&self) -> MutexGuard<'_, HashMap<u64, Arc<LiveGroup>>> {
+        lock(&self.open)
+    }
+
+    pub fn next_key(&self) -> u64 {
+        self.next_key.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Hands a measurement to the aggregates and every added sink.
+    pub fn record(&self, measurement: &Measurement<'_>) {
+        self.aggregates.record(measurement);
+        for sink in &self.sinks {
+            sink.record(measurement);
+        }
+    }
+
+    /// Whether a child started and still no task span was seen, reported
+    /// once: then tokio's task spans do not reach the layer.
+    pub fn leak_detection_unseen(&self) -> bool {
+        !self.saw_task_spans.load(Ordering::Relaxed) && !self.leak_notice.swap(true, Ordering::Relaxed)
+    }
+}
