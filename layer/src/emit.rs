@@ -75,12 +75,24 @@ callsite!(LEAF_ERROR_CS, LEAF_ERROR, LEAF, Level::ERROR, LEAF_FIELDS);
 callsite!(LEAF_WARN_CS, LEAF_WARN, LEAF, Level::WARN, LEAF_FIELDS);
 callsite!(LEAF_INFO_CS, LEAF_INFO, LEAF, Level::INFO, LEAF_FIELDS);
 callsite!(LEAKED_CS, LEAKED, TASK_LEAKED, Level::WARN, LEAKED_FIELDS);
-callsite!(NOTICE_CS, NOTICE, LEAK_DETECTION_OFF, Level::INFO, NOTICE_FIELDS);
+callsite!(
+    NOTICE_CS,
+    NOTICE,
+    LEAK_DETECTION_OFF,
+    Level::INFO,
+    NOTICE_FIELDS
+);
 
 /// Registers the callsites, so that subscribers built later (the one this
 /// layer goes into) learn of them as they learn of every macro's.
 pub(crate) fn register_callsites() {
-    for cs in [&LEAF_ERROR_CS, &LEAF_WARN_CS, &LEAF_INFO_CS, &LEAKED_CS, &NOTICE_CS] {
+    for cs in [
+        &LEAF_ERROR_CS,
+        &LEAF_WARN_CS,
+        &LEAF_INFO_CS,
+        &LEAKED_CS,
+        &NOTICE_CS,
+    ] {
         cs.register();
     }
 }

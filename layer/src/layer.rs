@@ -99,7 +99,10 @@ impl CohortLayer {
     /// the others.
     pub fn new() -> Self {
         Self {
-            shared: Arc::new(Shared::new(crate::Builder::DEFAULT_SEEN_CAPACITY, Vec::new())),
+            shared: Arc::new(Shared::new(
+                crate::Builder::DEFAULT_SEEN_CAPACITY,
+                Vec::new(),
+            )),
         }
     }
 
@@ -145,7 +148,11 @@ impl CohortLayer {
             started: Instant::now(),
             unresponsive: false,
         };
-        group.state().children.insert(index, child);
+        {
+            let mut state = group.state();
+            state.children.insert(index, child);
+            state.started += 1;
+        }
         span.extensions_mut().insert(ChildExt {
             group,
             index,
@@ -158,7 +165,7 @@ impl CohortLayer {
 
     /// A child ended (or its span closed first): it leaves the live tree and
     /// any leaves still waiting in its span are logged.
-    fn child_done<S>(&self, span: &SpanRef<'_, S>, events_parent: Option<Id>)
+    fn child_done<S>(&self, span: &SpanRef<'_, S>, outcome: &str, events_parent: Option<Id>)
     where
         S: for<'a> LookupSpan<'a>,
     {
@@ -170,9 +177,19 @@ impl CohortLayer {
             if child.done.swap(true, Ordering::Relaxed) {
                 return;
             }
-            (child.group.clone(), child.index, ext.get::<Pending>().is_some())
+            (
+                child.group.clone(),
+                child.index,
+                ext.get::<Pending>().is_some(),
+            )
         };
-        group.state().children.remove(&index);
+        {
+            let mut state = group.state();
+            state.children.remove(&index);
+            if outcome == "cancelled" {
+                state.seen_cancelled += 1;
+            }
+        }
         if has_pending {
             let pending = span.extensions_mut().remove::<Pending>();
             if let Some(Pending(records)) = pending {
@@ -204,12 +221,22 @@ impl CohortLayer {
             state.done = true;
             let strays: Vec<_> = state.strays.drain().map(|(_, stray)| stray).collect();
             let reason = state.cancel.as_ref().map(|(reason, _)| reason.as_str());
+            // A group dropped unfinished recorded no counts: use what the
+            // layer saw (children still queued were never seen).
+            let (spawned, failed, cancelled) = if state.counted {
+                (state.spawned, state.failed, state.cancelled)
+            } else {
+                (state.started, state.failures, state.seen_cancelled)
+            };
             let run = (
-                state.spawned,
-                state.failed,
-                state.cancelled,
+                spawned,
+                failed,
+                cancelled,
                 CancelCause::from_reason(reason),
-                state.cancel.as_ref().map(|(_, at)| now.saturating_duration_since(*at)),
+                state
+                    .cancel
+                    .as_ref()
+                    .map(|(_, at)| now.saturating_duration_since(*at)),
             );
             (run, strays)
         };
@@ -235,8 +262,7 @@ impl CohortLayer {
             failed,
             cancelled,
             cause,
-            partial_failure_rate: (spawned > 0)
-                .then(|| (failed as f64 / spawned as f64).min(1.0)),
+            partial_failure_rate: (spawned > 0).then(|| (failed as f64 / spawned as f64).min(1.0)),
             cancel_latency,
         };
         self.shared.record(&Measurement::GroupRun(&run));
@@ -463,8 +489,8 @@ where
             Kind::Child => {
                 let mut fields = SpanFields::default();
                 values.record(&mut fields);
-                if fields.outcome.is_some() {
-                    self.child_done(&span, Some(id.clone()));
+                if let Some(outcome) = fields.outcome {
+                    self.child_done(&span, &outcome, Some(id.clone()));
                 }
             }
             _ => {}
@@ -495,7 +521,9 @@ where
         match kind(span.metadata()) {
             // Closed without an outcome: the run was dropped unfinished.
             Kind::Group => self.group_done(&span, "cancelled", parent),
-            Kind::Child => self.child_done(&span, parent),
+            // Every child records an outcome; closing without one, it was
+            // dropped.
+            Kind::Child => self.child_done(&span, "cancelled", parent),
             Kind::Task => leaks::task_closed(&span),
             Kind::Other => {}
         }

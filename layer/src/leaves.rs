@@ -184,7 +184,12 @@ mod tests {
         // FNV-1a of "g", 0xff, "panic", computed independently. A change here
         // regroups every back end's history.
         let g = group("g", vec![Failure::panic("b", None, "boom")]);
-        assert_eq!(fingerprint(&g), 0xcac7_9cdc_6826_b11e, "{:#x}", fingerprint(&g));
+        assert_eq!(
+            fingerprint(&g),
+            0xcac7_9cdc_6826_b11e,
+            "{:#x}",
+            fingerprint(&g)
+        );
     }
 
     #[test]

@@ -49,6 +49,13 @@ pub(crate) struct GroupState {
     pub spawned: u64,
     pub failed: u64,
     pub cancelled: u64,
+    /// Whether cohort recorded the counts above (it does when the run ends;
+    /// not when the group is dropped unfinished).
+    pub counted: bool,
+    /// What the layer saw itself, for a group dropped unfinished: children
+    /// that started, and those of them that ended cancelled.
+    pub started: u64,
+    pub seen_cancelled: u64,
     /// Set when the group is done: nothing is added after it.
     pub done: bool,
 }
@@ -114,6 +121,7 @@ impl LiveGroup {
         }
         if let Some(n) = fields.spawned {
             state.spawned = n;
+            state.counted = true;
         }
         if let Some(n) = fields.failed {
             state.failed = n;

@@ -67,6 +67,7 @@ impl Shared {
     /// Whether a child started and still no task span was seen, reported
     /// once: then tokio's task spans do not reach the layer.
     pub fn leak_detection_unseen(&self) -> bool {
-        !self.saw_task_spans.load(Ordering::Relaxed) && !self.leak_notice.swap(true, Ordering::Relaxed)
+        !self.saw_task_spans.load(Ordering::Relaxed)
+            && !self.leak_notice.swap(true, Ordering::Relaxed)
     }
 }

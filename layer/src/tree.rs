@@ -217,7 +217,12 @@ impl fmt::Display for GroupTree {
 
 /// Writes a group's line after `lead`, then its children, each line of them
 /// starting with `indent`.
-fn render_group(f: &mut fmt::Formatter<'_>, g: &GroupNode, lead: &str, indent: &str) -> fmt::Result {
+fn render_group(
+    f: &mut fmt::Formatter<'_>,
+    g: &GroupNode,
+    lead: &str,
+    indent: &str,
+) -> fmt::Result {
     write!(f, "{lead}{} ({}", g.name, g.mode)?;
     if let Some(limit) = g.limit {
         write!(f, ", limit {limit}")?;
@@ -263,7 +268,12 @@ fn render_group(f: &mut fmt::Formatter<'_>, g: &GroupNode, lead: &str, indent: &
         let inner = format!("{indent}{next}");
         for (i, group) in child.groups.iter().enumerate() {
             let (branch, next) = branches(i + 1 == child.groups.len());
-            render_group(f, group, &format!("{inner}{branch}"), &format!("{inner}{next}"))?;
+            render_group(
+                f,
+                group,
+                &format!("{inner}{branch}"),
+                &format!("{inner}{next}"),
+            )?;
         }
     }
     for group in &g.body_groups {

@@ -20,7 +20,10 @@ fn assert_leaves_logged_once(recorder: &Recorder, tree: &ErrorGroup) {
     let events = recorder.leaves();
     let mut by_id: BTreeMap<u64, Vec<_>> = BTreeMap::new();
     for event in &events {
-        by_id.entry(event.u64("exception.id")).or_default().push(event);
+        by_id
+            .entry(event.u64("exception.id"))
+            .or_default()
+            .push(event);
     }
     let leaves = tree.leaves();
     assert_eq!(
@@ -31,7 +34,9 @@ fn assert_leaves_logged_once(recorder: &Recorder, tree: &ErrorGroup) {
     let print = format!("{:016x}", fingerprint(tree));
     for leaf in leaves {
         let id = leaf.failure.id();
-        let logged = by_id.get(&id).unwrap_or_else(|| panic!("leaf {id} not logged"));
+        let logged = by_id
+            .get(&id)
+            .unwrap_or_else(|| panic!("leaf {id} not logged"));
         assert_eq!(logged.len(), 1, "leaf {id} logged {} times", logged.len());
         let e = logged[0];
         assert_eq!(e.get("leaf.path"), leaf.path_string());
@@ -86,8 +91,12 @@ fn a_nested_failure_is_logged_once_at_the_top_with_its_full_path() {
                     .policy(Policy::Supervise)
                     .build()
                     .unwrap();
-                inner.spawn("eu", async { Err::<(), _>(Refused("eu".into())) }).unwrap();
-                inner.spawn("us", async { Err::<(), _>(Invalid("us".into())) }).unwrap();
+                inner
+                    .spawn("eu", async { Err::<(), _>(Refused("eu".into())) })
+                    .unwrap();
+                inner
+                    .spawn("us", async { Err::<(), _>(Invalid("us".into())) })
+                    .unwrap();
                 inner.join().await
             })
             .unwrap();
@@ -125,9 +134,17 @@ fn a_tree_the_service_logs_itself_is_expanded_once_even_down_a_source_chain() {
     )
     .unwrap();
     let wrapped = RequestFailed(tree);
-    tracing::warn!(error = &wrapped as &(dyn Error + 'static), "checkout failed");
+    tracing::warn!(
+        error = &wrapped as &(dyn Error + 'static),
+        "checkout failed"
+    );
     assert_leaves_logged_once(&recorder, &wrapped.0);
-    assert!(recorder.leaves().iter().all(|e| e.level == tracing::Level::WARN));
+    assert!(
+        recorder
+            .leaves()
+            .iter()
+            .all(|e| e.level == tracing::Level::WARN)
+    );
     log_again(&wrapped.0);
     assert_leaves_logged_once(&recorder, &wrapped.0);
 }
@@ -140,7 +157,9 @@ fn a_group_a_child_catches_is_logged_when_the_child_ends() {
         outer
             .spawn("tolerant", async {
                 let inner = Group::new("optional");
-                inner.spawn("extra", async { Err::<(), _>(Refused("x".into())) }).unwrap();
+                inner
+                    .spawn("extra", async { Err::<(), _>(Refused("x".into())) })
+                    .unwrap();
                 // Handled here: the outer group never sees it.
                 let _ = inner.join().await;
                 Ok::<_, Refused>(())
@@ -166,7 +185,9 @@ fn collect_all_logs_its_childrens_nested_failures_once_when_it_ends() {
         let handle = outer
             .spawn("nested", async {
                 let inner = Group::new("inner");
-                inner.spawn("a", async { Err::<(), _>(Invalid("a".into())) }).unwrap();
+                inner
+                    .spawn("a", async { Err::<(), _>(Invalid("a".into())) })
+                    .unwrap();
                 inner.join().await
             })
             .unwrap();
@@ -175,13 +196,20 @@ fn collect_all_logs_its_childrens_nested_failures_once_when_it_ends() {
     });
     let leaves = recorder.leaves();
     assert_eq!(leaves.len(), 1, "{leaves:#?}");
-    assert_eq!(leaves[0].get("exception.type"), std::any::type_name::<Invalid>());
+    assert_eq!(
+        leaves[0].get("exception.type"),
+        std::any::type_name::<Invalid>()
+    );
     assert_eq!(leaves[0].span.as_deref(), Some("cohort.group"));
 }
 
 #[test]
 fn a_zero_seen_capacity_is_refused() {
-    let err = CohortLayer::builder().seen_capacity(0).build().err().unwrap();
+    let err = CohortLayer::builder()
+        .seen_capacity(0)
+        .build()
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("at least 1"), "{err}");
 }
 
@@ -189,9 +217,8 @@ fn a_zero_seen_capacity_is_refused() {
 fn memory_for_logged_leaves_is_bounded() {
     let layer = CohortLayer::builder().seen_capacity(2).build().unwrap();
     let (recorder, _, _guard) = support::install_layer(layer);
-    let tree = |n: &str| {
-        ErrorGroup::new("g", vec![Failure::error(n, None, Refused(n.into()))]).unwrap()
-    };
+    let tree =
+        |n: &str| ErrorGroup::new("g", vec![Failure::error(n, None, Refused(n.into()))]).unwrap();
     let first = tree("first");
     log_again(&first);
     log_again(&first);

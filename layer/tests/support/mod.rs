@@ -47,7 +47,10 @@ impl Recorder {
     }
 
     pub fn named(&self, name: &str) -> Vec<Seen> {
-        self.events().into_iter().filter(|e| e.name == name).collect()
+        self.events()
+            .into_iter()
+            .filter(|e| e.name == name)
+            .collect()
     }
 
     pub fn leaves(&self) -> Vec<Seen> {

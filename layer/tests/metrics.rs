@@ -1,0 +1,184 @@
+//! Metric aggregates for known scenarios, on the paused clock.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cohort::{Group, Policy};
+use cohort_layer::{CancelCause, CohortLayer, Measurement, MetricSink};
+use support::{Invalid, Refused, forever, install};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[tokio::test(start_paused = true)]
+async fn six_children_one_fails_two_done_three_cancelled() {
+    let (_, handle, _guard) = install();
+    let group = Group::new("fan-out");
+    for i in 0..2 {
+        group
+            .spawn(format!("quick-{i}"), async { Ok::<_, Refused>(()) })
+            .unwrap();
+    }
+    group
+        .spawn("flaky", async {
+            tokio::time::sleep(ms(10)).await;
+            Err::<(), _>(Refused("flaky".into()))
+        })
+        .unwrap();
+    for i in 0..3 {
+        group.spawn(format!("slow-{i}"), forever::<()>()).unwrap();
+    }
+    group.join().await.unwrap_err();
+
+    let m = handle.metrics();
+    let m = m.group("fan-out").unwrap();
+    assert_eq!(m.runs.get("failed"), Some(&1));
+    assert_eq!(m.spawned, 6);
+    assert_eq!(m.failed, 1);
+    assert_eq!(m.last_partial_failure_rate, Some(1.0 / 6.0));
+    assert_eq!(m.partial_failure_rate.count, 1);
+    assert_eq!(m.cancelled.get(&CancelCause::Collateral), Some(&3));
+    assert_eq!(m.cancelled_total(), 3);
+    assert_eq!(
+        m.errors.get(std::any::type_name::<Refused>()),
+        Some(&1),
+        "{:?}",
+        m.errors
+    );
+    // The paused clock: the group ran exactly until the failure, and its
+    // children stopped at once.
+    let duration = &m.duration["failed"];
+    assert_eq!((duration.count, duration.sum), (1, 0.010));
+    assert_eq!((m.cancel_latency.count, m.cancel_latency.sum), (1, 0.0));
+    assert_eq!(m.active, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancellations_are_labelled_by_cause() {
+    let (_, handle, _guard) = install();
+
+    // A deadline.
+    let timed = Group::builder("timed").timeout(ms(50)).build().unwrap();
+    timed.spawn("slow", forever::<()>()).unwrap();
+    timed.join().await.unwrap_err();
+
+    // An explicit cancel.
+    let stopped = Group::new("stopped");
+    stopped.spawn("a", forever::<()>()).unwrap();
+    stopped.spawn("b", forever::<()>()).unwrap();
+    stopped.cancel();
+    stopped.join().await.unwrap();
+
+    // A parent's cancellation reaching a nested group: the sibling of the
+    // child running it fails. With a grace period the child keeps running
+    // and its group sees the cancellation; without, the child is dropped at
+    // once, and its group with it.
+    for (name, grace) in [("outer", Some(ms(100))), ("no-grace", None)] {
+        let mut outer = Group::builder(name);
+        if let Some(grace) = grace {
+            outer = outer.grace_period(grace);
+        }
+        let outer = outer.build().unwrap();
+        outer
+            .spawn("runs-inner", async move {
+                let inner = Group::new(if grace.is_some() {
+                    "inner"
+                } else {
+                    "inner-dropped"
+                });
+                inner.spawn("x", forever::<()>()).unwrap();
+                inner.join().await
+            })
+            .unwrap();
+        outer
+            .spawn("fails", async {
+                tokio::time::sleep(ms(5)).await;
+                Err::<(), _>(Invalid("bad".into()))
+            })
+            .unwrap();
+        outer.join().await.unwrap_err();
+    }
+
+    let m = handle.metrics();
+    let cancelled = |group: &str| m.group(group).unwrap().cancelled.clone();
+    assert_eq!(cancelled("timed").get(&CancelCause::Deadline), Some(&1));
+    assert_eq!(m.group("timed").unwrap().runs.get("timed_out"), Some(&1));
+    assert_eq!(cancelled("stopped").get(&CancelCause::Explicit), Some(&2));
+    assert_eq!(m.group("stopped").unwrap().runs.get("cancelled"), Some(&1));
+    assert_eq!(
+        cancelled("inner").get(&CancelCause::ParentCancelled),
+        Some(&1)
+    );
+    // Given grace, the child ran its group's cancellation through and
+    // returned: it succeeded. Without, it was cancelled, collateral damage.
+    assert!(cancelled("outer").is_empty());
+    assert_eq!(
+        cancelled("no-grace").get(&CancelCause::Collateral),
+        Some(&1)
+    );
+    assert_eq!(
+        cancelled("inner-dropped").get(&CancelCause::Dropped),
+        Some(&1)
+    );
+    assert_eq!(
+        m.group("inner-dropped").unwrap().runs.get("cancelled"),
+        Some(&1)
+    );
+    // Every group has closed again.
+    assert!(m.groups.values().all(|g| g.active == 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_group_counts_as_cancelled_and_closes() {
+    let (_, handle, _guard) = install();
+    let group = Group::new("abandoned");
+    group.spawn("slow", forever::<()>()).unwrap();
+    let _ = tokio::time::timeout(ms(20), group.join()).await;
+    tokio::task::yield_now().await;
+    let m = handle.metrics();
+    let m = m.group("abandoned").unwrap();
+    assert_eq!(m.active, 0);
+    assert_eq!(m.runs.get("cancelled"), Some(&1), "{:?}", m.runs);
+    assert_eq!(m.duration["cancelled"].sum, 0.020);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sink_receives_every_measurement() {
+    #[derive(Default)]
+    struct Names(Mutex<Vec<String>>);
+    impl MetricSink for Names {
+        fn record(&self, m: &Measurement<'_>) {
+            let name = match m {
+                Measurement::GroupOpened { group } => format!("open {group}"),
+                Measurement::GroupRun(run) => format!("run {} {}", run.group, run.outcome),
+                Measurement::ChildError { group, .. } => format!("error {group}"),
+                Measurement::TaskLeaked { group, .. } => format!("leak {group}"),
+                _ => "other".to_owned(),
+            };
+            self.0.lock().unwrap().push(name);
+        }
+    }
+    let names = Arc::new(Names::default());
+    let layer = CohortLayer::builder().sink(names.clone()).build().unwrap();
+    let (_, _, _guard) = support::install_layer(layer);
+    let group = Group::builder("supervised")
+        .policy(Policy::Supervise)
+        .build()
+        .unwrap();
+    group
+        .spawn("bad", async { Err::<(), _>(Invalid("x".into())) })
+        .unwrap();
+    group.spawn("good", async { Ok::<_, Invalid>(()) }).unwrap();
+    group.join().await.unwrap_err();
+    assert_eq!(
+        *names.0.lock().unwrap(),
+        [
+            "open supervised",
+            "error supervised",
+            "run supervised failed"
+        ]
+    );
+}
