@@ -166,12 +166,8 @@ impl GroupBuilder {
     pub(crate) fn assemble(self) -> Group {
         let policy = self.config.policy;
         let timeout = self.config.deadline.map(|_| self.config.budget);
-        let span = crate::telemetry::group_span(
-            &self.name,
-            policy.as_str(),
-            self.config.limit,
-            timeout,
-        );
+        let span =
+            crate::telemetry::group_span(&self.name, policy.as_str(), self.config.limit, timeout);
         Group::from_supervisor(Supervisor::new(self.name, span, self.config))
     }
 }

@@ -150,7 +150,12 @@ fn leaves_keep_their_ids_when_split_and_ids_are_unique() {
     let (io, rest) = group.split::<std::io::Error>();
     let mut after: Vec<u64> = [io.unwrap(), rest.unwrap()]
         .iter()
-        .flat_map(|g| g.leaves().iter().map(|l| l.failure.id()).collect::<Vec<_>>())
+        .flat_map(|g| {
+            g.leaves()
+                .iter()
+                .map(|l| l.failure.id())
+                .collect::<Vec<_>>()
+        })
         .collect();
     after.sort_unstable();
     let mut before = before;

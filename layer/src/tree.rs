@@ -57,6 +57,9 @@ pub struct GroupNode {
     /// Children waiting for a slot under the limit. They have no span until
     /// they start, so they are counted here, not listed.
     pub queued: u64,
+    /// Tasks spawned inside the group but not by it, still alive: leaks if
+    /// they outlive it.
+    pub stray_tasks: u64,
     /// The children running now, by spawn index.
     pub children: Vec<ChildNode>,
     /// Groups the scope body is running.
@@ -187,6 +190,7 @@ fn node(group: &LiveGroup, now: Instant) -> GroupNode {
             .map(|(_, at)| now.saturating_duration_since(*at).as_secs_f64()),
         failures: state.failures,
         queued: group.queued.load(Ordering::Relaxed),
+        stray_tasks: state.strays.len() as u64,
         children: state
             .children
             .iter()
@@ -245,6 +249,9 @@ fn render_group(
     }
     if g.queued > 0 {
         write!(f, " · {} queued", g.queued)?;
+    }
+    if g.stray_tasks > 0 {
+        write!(f, " · {} stray tasks", g.stray_tasks)?;
     }
     writeln!(f)?;
 
