@@ -1,12 +1,10 @@
 //! Shared pieces of the example programs in `src/bin/`: the simulated
-//! services' error types, logging set-up, and a leaf-by-leaf error logger.
+//! services' error types and the logging set-up, with the cohort layer.
 //!
 //! Each program is one pattern of the guide; `aggregator` ties them together
 //! as a production service would.
 
 use std::fmt;
-
-use cohort::ErrorGroup;
 
 /// A downstream service returned data that failed validation (Python's
 /// `ValueError` in the guide).
@@ -26,33 +24,36 @@ pub fn connection_error(msg: impl Into<String>) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::ConnectionRefused, msg.into())
 }
 
-/// Logs through `tracing-subscriber`'s fmt layer, filtered by `RUST_LOG`.
-/// The default shows the programs' own lines (a `cohort=` directive also
-/// matches the `cohort_examples` target, hence the third one); `RUST_LOG=info`
-/// adds cohort's events (child failed, cancel requested, group raised).
-pub fn init_logging() {
+/// Logs through `tracing-subscriber`'s fmt layer, filtered by `RUST_LOG`, and
+/// adds the cohort layer, which writes every leaf of every error tree once
+/// (`cohort.error.leaf`) and keeps the group metrics the returned handle
+/// reads.
+///
+/// The default filter shows the programs' own lines and the leaf records (a
+/// `cohort=` directive also matches the `cohort_examples` target, hence the
+/// third directive); `RUST_LOG=info` adds cohort's other events (child
+/// failed, cancel requested, group raised). The cohort layer itself sees
+/// everything, tokio's task spans included, so it can report leaked tasks.
+pub fn init_logging() -> cohort_layer::CohortHandle {
     use std::io::IsTerminal as _;
-    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::filter::{EnvFilter, FilterExt as _, filter_fn};
+    use tracing_subscriber::prelude::*;
+
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,cohort=off,cohort_examples=info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let leaves = filter_fn(|meta| meta.name() == cohort_layer::LEAF);
+    let fmt = tracing_subscriber::fmt::layer()
         .with_target(false)
         .with_ansi(std::io::stdout().is_terminal())
-        .init();
+        .with_filter(filter.or(leaves));
+    let cohort = cohort_layer::CohortLayer::new();
+    let handle = cohort.handle();
+    tracing_subscriber::registry().with(fmt).with(cohort).init();
+    handle
 }
 
-/// Logs every leaf of the tree on its own line, so none hides behind the top
-/// message: the guide's `log_group` walker.
-pub fn log_leaves(group: &ErrorGroup) {
-    for leaf in group.leaves() {
-        tracing::error!(
-            path = %leaf.path_string(),
-            group = leaf.group.name(),
-            child = leaf.failure.child_name(),
-            error.type = leaf.failure.error_type(),
-            "leaf: {}",
-            leaf.failure.message(),
-        );
-    }
-}
+/// The README's examples, compiled and run as doctests so they stay true
+/// (here, where every crate they use is a dependency).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -42,10 +42,14 @@ fn aggregator_prints_its_error_trees_and_a_summary() {
     assert!(field("failed") > 0, "seed 7 produces failures: {out}");
     assert!(out.contains("failure(s): "), "a handler ran: {out}");
     assert!(
-        out.contains("leaf: ") && out.contains("error.type="),
-        "each leaf logged: {out}"
+        out.contains("error leaf") && out.contains("exception.type="),
+        "each leaf logged by the cohort layer: {out}"
     );
     assert!(out.contains("failures by type:"), "{out}");
+    assert!(
+        out.contains("group aggregate: runs ") && out.contains("group inventory: runs "),
+        "the layer's metrics: {out}"
+    );
 }
 
 #[test]
@@ -92,5 +96,7 @@ fn pattern_programs_print_what_the_guide_shows() {
         nested.contains(r#"[0] eu: group "eu" failed with 1 error:"#),
         "{nested}"
     );
-    assert!(nested.contains("path=0.0"), "{nested}");
+    // Logged once, at the outermost group, with its full path.
+    assert_eq!(nested.matches("error leaf").count(), 1, "{nested}");
+    assert!(nested.contains("leaf.path=\"0.0\""), "{nested}");
 }

@@ -129,8 +129,3 @@ pub use spawn_error::{SpawnError, SpawnErrorKind};
 pub use start::{Ready, StartError};
 pub use supervisor::DEADLINE_NAME;
 pub use tokio_util::sync::CancellationToken;
-
-/// The README's examples, compiled and run as doctests so they stay true.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;

@@ -22,7 +22,34 @@ pub(crate) struct SpanFields {
     pub failed: Option<u64>,
     pub cancelled: Option<u64>,
     /// `group.outcome` or `child.outcome`: the span's last record.
-    pub outcome: Option<String>,
+    pub outcome: Option<&'static str>,
+}
+
+impl SpanFields {
+    /// Whether a record carries anything the layer keeps.
+    pub fn is_relevant(&self) -> bool {
+        self.outcome.is_some()
+            || self.queued.is_some()
+            || self.limit.is_some()
+            || self.timeout_s.is_some()
+            || self.spawned.is_some()
+            || self.failed.is_some()
+            || self.cancelled.is_some()
+    }
+}
+
+/// An outcome as a static string: recorded once per child, so not worth an
+/// allocation. Values outside the contract read as `unknown`.
+fn outcome(value: &str) -> &'static str {
+    match value {
+        "ok" => "ok",
+        "error" => "error",
+        "panic" => "panic",
+        "cancelled" => "cancelled",
+        "failed" => "failed",
+        "timed_out" => "timed_out",
+        _ => "unknown",
+    }
 }
 
 impl Visit for SpanFields {
@@ -30,7 +57,7 @@ impl Visit for SpanFields {
         match field.name() {
             "group.name" | "child.name" => self.name = Some(value.to_owned()),
             "group.mode" => self.mode = Some(value.to_owned()),
-            "group.outcome" | "child.outcome" => self.outcome = Some(value.to_owned()),
+            "group.outcome" | "child.outcome" => self.outcome = Some(outcome(value)),
             _ => {}
         }
     }

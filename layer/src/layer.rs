@@ -1,12 +1,13 @@
 //! [`CohortLayer`]: what the layer does at each tracing callback.
 //!
 //! Per child, the path is short: read two fields, insert into (and later
-//! remove from) the child's own group's map. Everything else happens per
-//! group (open, done) or per failure, and the aggregation itself is a sink's.
+//! remove from) the child's own group's map, found through the span's parent.
+//! Nothing is stored on a child's span unless a failure has leaves waiting
+//! there. Everything else happens per group (open, done) or per failure, and
+//! the aggregation itself is a sink's.
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use cohort::ErrorGroup;
 use cohort::telemetry as names;
@@ -70,28 +71,28 @@ pub(crate) struct GroupExt {
     pub live: Arc<LiveGroup>,
 }
 
-/// The layer's data on a child's span.
-pub(crate) struct ChildExt {
-    pub group: Arc<LiveGroup>,
-    pub index: u64,
-    done: AtomicBool,
-}
-
 /// Leaf records waiting in a span for the outermost report of their tree.
 struct Pending(Vec<LeafRecord>);
 
 /// The group a span belongs to: its own (a group span) or its group's (a
-/// child span).
+/// child span, whose parent is always its group's span).
 pub(crate) fn group_of<S>(span: &SpanRef<'_, S>) -> Option<Arc<LiveGroup>>
 where
     S: for<'a> LookupSpan<'a>,
 {
-    let ext = span.extensions();
     match kind(span.metadata()) {
-        Kind::Group => ext.get::<GroupExt>().map(|g| g.live.clone()),
-        Kind::Child => ext.get::<ChildExt>().map(|c| c.group.clone()),
+        Kind::Group => own_group(span),
+        Kind::Child => span.parent().as_ref().and_then(own_group),
         _ => None,
     }
+}
+
+/// The group recorded on a group's span.
+fn own_group<S>(span: &SpanRef<'_, S>) -> Option<Arc<LiveGroup>>
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    span.extensions().get::<GroupExt>().map(|g| g.live.clone())
 }
 
 impl CohortLayer {
@@ -133,68 +134,73 @@ impl CohortLayer {
         span.extensions_mut().insert(GroupExt { live });
     }
 
-    fn child_started<S>(&self, attrs: &span::Attributes<'_>, span: &SpanRef<'_, S>)
+    /// A child started. cohort gives a child span its group's span as an
+    /// explicit parent: one lookup finds the group.
+    fn child_started<S>(&self, attrs: &span::Attributes<'_>, id: &Id, ctx: &Context<'_, S>)
     where
-        S: for<'a> LookupSpan<'a>,
+        S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let Some(group) = span.parent().as_ref().and_then(group_of) else {
+        let group = attrs
+            .parent()
+            .and_then(|parent| ctx.span(parent))
+            .and_then(|parent| own_group(&parent));
+        let Some(group) = group else {
             return;
         };
         let mut fields = SpanFields::default();
         attrs.record(&mut fields);
-        let index = fields.index.unwrap_or(u64::MAX);
         let child = LiveChild {
+            index: fields.index.unwrap_or(u64::MAX),
             name: fields.name.unwrap_or_default(),
             started: Instant::now(),
             unresponsive: false,
+            has_pending: false,
         };
         {
             let mut state = group.state();
-            state.children.insert(index, child);
+            state.children.insert(id.into_u64(), child);
             state.started += 1;
         }
-        span.extensions_mut().insert(ChildExt {
-            group,
-            index,
-            done: AtomicBool::new(false),
-        });
         if self.shared.leak_detection_unseen() {
             self.shared.emitter.leak_detection_off();
         }
     }
 
-    /// A child ended (or its span closed first): it leaves the live tree and
-    /// any leaves still waiting in its span are logged.
-    fn child_done<S>(&self, span: &SpanRef<'_, S>, outcome: &str, events_parent: Option<Id>)
+    /// A child ended: it leaves the live tree, and any leaves still waiting
+    /// in its span are logged.
+    fn child_done<S>(&self, span: &SpanRef<'_, S>, outcome: &str)
     where
         S: for<'a> LookupSpan<'a>,
     {
-        let (group, index, has_pending) = {
-            let ext = span.extensions();
-            let Some(child) = ext.get::<ChildExt>() else {
+        let Some(group) = group_of(span) else {
+            return;
+        };
+        let has_pending = {
+            let mut state = group.state();
+            let Some(child) = state.children.remove(&span.id().into_u64()) else {
                 return;
             };
-            if child.done.swap(true, Ordering::Relaxed) {
-                return;
-            }
-            (
-                child.group.clone(),
-                child.index,
-                ext.get::<Pending>().is_some(),
-            )
-        };
-        {
-            let mut state = group.state();
-            state.children.remove(&index);
             if outcome == "cancelled" {
                 state.seen_cancelled += 1;
             }
-        }
+            child.has_pending
+        };
         if has_pending {
-            let pending = span.extensions_mut().remove::<Pending>();
-            if let Some(Pending(records)) = pending {
-                self.log_unseen(events_parent.as_ref(), records);
-            }
+            self.flush_pending(span, Some(span.id()));
+        }
+    }
+
+    /// Logs the leaves waiting in `span`, if any, under `parent`.
+    fn flush_pending<S>(&self, span: &SpanRef<'_, S>, parent: Option<Id>)
+    where
+        S: for<'a> LookupSpan<'a>,
+    {
+        if span.extensions().get::<Pending>().is_none() {
+            return;
+        }
+        let pending = span.extensions_mut().remove::<Pending>();
+        if let Some(Pending(records)) = pending {
+            self.log_unseen(parent.as_ref(), records);
         }
     }
 
@@ -309,7 +315,8 @@ impl CohortLayer {
                 state.cancel = Some((fields.reason.unwrap_or_default(), Instant::now()));
             }
         } else if let Some(index) = fields.child_index {
-            if let Some(child) = group.state().children.get_mut(&index) {
+            let mut state = group.state();
+            if let Some(child) = state.children.values_mut().find(|c| c.index == index) {
                 child.unresponsive = true;
             }
         }
@@ -367,19 +374,16 @@ fn enclosing<S>(span: &SpanRef<'_, S>) -> Option<Parent>
 where
     S: for<'a> LookupSpan<'a>,
 {
-    span.scope().find_map(|s| {
-        let ext = s.extensions();
-        match kind(s.metadata()) {
-            Kind::Group => ext.get::<GroupExt>().map(|g| Parent {
-                group: g.live.key,
-                child: None,
-            }),
-            Kind::Child => ext.get::<ChildExt>().map(|c| Parent {
-                group: c.group.key,
-                child: Some(c.index),
-            }),
-            _ => None,
-        }
+    span.scope().find_map(|s| match kind(s.metadata()) {
+        Kind::Group => own_group(&s).map(|g| Parent {
+            group: g.key,
+            child: None,
+        }),
+        Kind::Child => group_of(&s).map(|g| Parent {
+            group: g.key,
+            child: g.state().children.get(&s.id().into_u64()).map(|c| c.index),
+        }),
+        _ => None,
     })
 }
 
@@ -441,6 +445,15 @@ where
                     ext.insert(Pending(records));
                 }
             }
+            drop(ext);
+            // A child's end looks for waiting leaves only when told to.
+            if kind(s.metadata()) == Kind::Child {
+                if let Some(group) = group_of(&s) {
+                    if let Some(child) = group.state().children.get_mut(&s.id().into_u64()) {
+                        child.has_pending = true;
+                    }
+                }
+            }
             return;
         }
     }
@@ -456,6 +469,9 @@ where
 
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let kind = kind(attrs.metadata());
+        if kind == Kind::Child {
+            return self.child_started(attrs, id, &ctx);
+        }
         if kind == Kind::Other {
             return;
         }
@@ -464,33 +480,35 @@ where
         };
         match kind {
             Kind::Group => self.group_opened(attrs, &span),
-            Kind::Child => self.child_started(attrs, &span),
             Kind::Task => leaks::task_spawned(&self.shared, attrs, &span, &ctx),
-            Kind::Other => {}
+            Kind::Child | Kind::Other => {}
         }
     }
 
     fn on_record(&self, id: &Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
+        // The fields first: most records (a child's `error.type`, any
+        // span's own fields) need no lookup at all.
+        let mut fields = SpanFields::default();
+        values.record(&mut fields);
+        if !fields.is_relevant() {
+            return;
+        }
         let Some(span) = ctx.span(id) else {
             return;
         };
         match kind(span.metadata()) {
             Kind::Group => {
-                let mut fields = SpanFields::default();
-                values.record(&mut fields);
-                let Some(live) = group_of(&span) else {
+                let Some(live) = own_group(&span) else {
                     return;
                 };
                 live.record(&fields);
                 if let Some(outcome) = fields.outcome {
-                    self.group_done(&span, &outcome, Some(id.clone()));
+                    self.group_done(&span, outcome, Some(id.clone()));
                 }
             }
             Kind::Child => {
-                let mut fields = SpanFields::default();
-                values.record(&mut fields);
                 if let Some(outcome) = fields.outcome {
-                    self.child_done(&span, &outcome, Some(id.clone()));
+                    self.child_done(&span, outcome);
                 }
             }
             _ => {}
@@ -517,13 +535,13 @@ where
         };
         // Events for a closing span go to its parent: other layers may
         // already have finished with the span itself.
-        let parent = span.parent().map(|p| p.id());
+        let parent = || span.parent().map(|p| p.id());
         match kind(span.metadata()) {
             // Closed without an outcome: the run was dropped unfinished.
-            Kind::Group => self.group_done(&span, "cancelled", parent),
-            // Every child records an outcome; closing without one, it was
-            // dropped.
-            Kind::Child => self.child_done(&span, "cancelled", parent),
+            Kind::Group => self.group_done(&span, "cancelled", parent()),
+            // cohort records every child's outcome (a dropped child's too),
+            // and its end has done the rest.
+            Kind::Child => {}
             Kind::Task => leaks::task_closed(&span),
             Kind::Other => {}
         }

@@ -3,7 +3,10 @@
 //! can be read at any time. A child touches only its own group's lock, never
 //! a global one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+use fnv::FnvHasher;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -39,7 +42,10 @@ pub(crate) struct LiveGroup {
 pub(crate) struct GroupState {
     pub limit: Option<u64>,
     pub timeout: Option<Duration>,
-    pub children: BTreeMap<u64, LiveChild>,
+    /// Running children by the id of their span: one insert and one remove
+    /// per child, FNV-hashed (cheap for integer keys); sorted by index only
+    /// for a snapshot. Presence here is what "not ended yet" means.
+    pub children: HashMap<u64, LiveChild, BuildHasherDefault<FnvHasher>>,
     pub failures: u64,
     /// The cancel request's reason and time.
     pub cancel: Option<(String, Instant)>,
@@ -62,9 +68,12 @@ pub(crate) struct GroupState {
 
 #[derive(Debug)]
 pub(crate) struct LiveChild {
+    pub index: u64,
     pub name: String,
     pub started: Instant,
     pub unresponsive: bool,
+    /// Leaves wait in the child's span for its end.
+    pub has_pending: bool,
 }
 
 /// A task spawned inside a group, not by it.

@@ -173,6 +173,19 @@ fn node(group: &LiveGroup, now: Instant) -> GroupNode {
         RunState::Running
     };
     let elapsed = now.saturating_duration_since(group.created);
+    let mut children: Vec<ChildNode> = state
+        .children
+        .values()
+        .map(|child| ChildNode {
+            index: child.index,
+            name: child.name.clone(),
+            state: run_state,
+            elapsed_s: now.saturating_duration_since(child.started).as_secs_f64(),
+            unresponsive: child.unresponsive,
+            groups: Vec::new(),
+        })
+        .collect();
+    children.sort_by_key(|child| child.index);
     GroupNode {
         name: group.name.clone(),
         mode: group.mode.clone(),
@@ -191,18 +204,7 @@ fn node(group: &LiveGroup, now: Instant) -> GroupNode {
         failures: state.failures,
         queued: group.queued.load(Ordering::Relaxed),
         stray_tasks: state.strays.len() as u64,
-        children: state
-            .children
-            .iter()
-            .map(|(&index, child)| ChildNode {
-                index,
-                name: child.name.clone(),
-                state: run_state,
-                elapsed_s: now.saturating_duration_since(child.started).as_secs_f64(),
-                unresponsive: child.unresponsive,
-                groups: Vec::new(),
-            })
-            .collect(),
+        children,
         body_groups: Vec::new(),
     }
 }

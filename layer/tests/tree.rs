@@ -105,7 +105,8 @@ async fn groups_run_by_a_scope_body_nest_under_it() {
             assert_eq!(request.body_groups[0].name, "lookups");
             assert_eq!(request.body_groups[0].children[0].name, "db");
             assert!(
-                tree.to_string().contains("└── (body) lookups (fail_fast) running"),
+                tree.to_string()
+                    .contains("└── (body) lookups (fail_fast) running"),
                 "{tree}"
             );
             Ok::<_, Refused>(())

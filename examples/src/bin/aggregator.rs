@@ -1,8 +1,9 @@
 //! The guide's integrated production example as a service loop: each request
 //! fans out to five downstream services (one of which fans out again to three
 //! warehouses) under a concurrency limit and a deadline. Failures of two
-//! kinds, connection and validation, are filtered `except*`-style, every leaf
-//! is logged, and a summary with the partial-failure rate is printed.
+//! kinds, connection and validation, are filtered `except*`-style; the cohort
+//! layer logs every leaf once and keeps the metrics the closing summary
+//! prints beside the service's own partial-failure rate.
 //!
 //! Where the guide bounds the fan-out with a semaphore (one task per call,
 //! waiting) and an outer `asyncio.timeout` (which loses the partial results),
@@ -15,7 +16,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cohort::{DeadlineExceeded, ErrorGroup, Group};
-use cohort_examples::{ValidationError, connection_error, init_logging, log_leaves};
+use cohort_examples::{ValidationError, connection_error, init_logging};
+use cohort_layer::MetricsSnapshot;
 use tokio::time::sleep;
 
 const SERVICES: [&str; 5] = ["users", "billing", "inventory", "fraud", "shipping"];
@@ -128,7 +130,6 @@ struct Summary {
     timed_out: usize,
     children: usize,
     failed_children: usize,
-    by_type: BTreeMap<&'static str, usize>,
 }
 
 async fn handle_request(id: usize, mut rng: Rng, summary: &mut Summary) {
@@ -158,19 +159,14 @@ async fn handle_request(id: usize, mut rng: Rng, summary: &mut Summary) {
         tracing::info!(request = id, "aggregated {} services", SERVICES.len());
         return;
     };
+    // The layer has logged each leaf (`error leaf`, with its path and type)
+    // as the group raised; this line is the whole tree at a glance.
     tracing::error!(request = id, "{group}");
-    log_leaves(&group);
     summary.failed_children += group
         .failures()
         .iter()
         .filter(|f| f.downcast_ref::<DeadlineExceeded>().is_none())
         .count();
-    for leaf in group.leaves() {
-        *summary
-            .by_type
-            .entry(leaf.failure.error_type())
-            .or_default() += 1;
-    }
     // except*: one handler per kind; anything else is re-raised.
     let mut timed_out = false;
     let unhandled = group
@@ -208,7 +204,7 @@ async fn handle_request(id: usize, mut rng: Rng, summary: &mut Summary) {
 
 #[tokio::main]
 async fn main() {
-    init_logging();
+    let telemetry = init_logging();
     let mut args = std::env::args().skip(1);
     let requests: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(12);
     let seed: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(7);
@@ -224,11 +220,22 @@ async fn main() {
         "summary: requests={} ok={} failed={} timed_out={} partial_failure_rate={rate:.3}",
         summary.requests, summary.ok, summary.failed, summary.timed_out,
     );
-    let by_type: Vec<_> = summary
-        .by_type
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
+    print_metrics(&telemetry.metrics());
+}
+
+/// What the cohort layer measured, as a dashboard would show it.
+fn print_metrics(metrics: &MetricsSnapshot) {
+    // Leaf failures by type, across groups; a failed nested group is not a
+    // leaf of its own.
+    let mut by_type: BTreeMap<&str, u64> = BTreeMap::new();
+    for group in metrics.groups.values() {
+        for (ty, n) in &group.errors {
+            if ty != cohort::GROUP_ERROR_TYPE {
+                *by_type.entry(ty).or_default() += n;
+            }
+        }
+    }
+    let by_type: Vec<_> = by_type.iter().map(|(k, v)| format!("{k}={v}")).collect();
     println!(
         "failures by type: {}",
         if by_type.is_empty() {
@@ -237,4 +244,26 @@ async fn main() {
             by_type.join(" ")
         }
     );
+    for (name, group) in &metrics.groups {
+        let runs: Vec<_> = group.runs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let cancelled: Vec<_> = group
+            .cancelled
+            .iter()
+            .map(|(cause, n)| format!("{}={n}", cause.as_str()))
+            .collect();
+        let rate = &group.partial_failure_rate;
+        println!(
+            "group {name}: runs {} · children spawned={} failed={} cancelled {} · mean partial-failure rate {:.3} · leaked tasks {}",
+            runs.join(" "),
+            group.spawned,
+            group.failed,
+            if cancelled.is_empty() {
+                "none".into()
+            } else {
+                cancelled.join(" ")
+            },
+            rate.sum / rate.count.max(1) as f64,
+            group.leaked.values().sum::<u64>(),
+        );
+    }
 }

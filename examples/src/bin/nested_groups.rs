@@ -1,11 +1,11 @@
 //! Nested groups: a child that runs a group contributes that group's failure
-//! as a nested node, so the tree shows where each leaf came from, and the
-//! leaves can be walked and logged one by one.
+//! as a nested node, so the tree shows where each leaf came from. The cohort
+//! layer logs each leaf once, at the outermost group, with its path.
 
 use std::time::Duration;
 
 use cohort::{ErrorGroup, Group};
-use cohort_examples::{ValidationError, init_logging, log_leaves};
+use cohort_examples::{ValidationError, init_logging};
 
 async fn region(name: &'static str, bad_shard: Option<u32>) -> Result<(), ErrorGroup> {
     Group::new(name)
@@ -38,6 +38,5 @@ async fn main() {
         .await;
     if let Err(errors) = result {
         println!("{errors}");
-        log_leaves(&errors);
     }
 }
