@@ -333,21 +333,30 @@ impl CohortLayer {
         let target = span.and_then(|s| deferral_target(meta, s));
         let level = *meta.level();
         let mut records = Vec::new();
-        {
-            let mut seen = self.shared.seen();
-            let mut taken = HashSet::new();
-            event.record(&mut ErrorGroups(|group: &ErrorGroup| {
-                let new = leaves::records(group, level, |id| {
-                    !seen.contains(id) && !taken.contains(&id)
-                });
-                taken.extend(new.iter().map(|r| r.id));
-                records.extend(new);
-            }));
-            if target.is_none() {
-                for r in &records {
-                    seen.insert(r.id);
-                }
+        let mut taken = HashSet::new();
+        event.record(&mut ErrorGroups(|group: &ErrorGroup| {
+            // Which leaves are new, under the lock; their records (which
+            // run the errors' `Display`, user code that may log) outside it.
+            let new: HashSet<u64> = {
+                let seen = self.shared.seen();
+                group
+                    .leaves()
+                    .iter()
+                    .map(|leaf| leaf.failure.id())
+                    .filter(|id| !seen.contains(*id) && !taken.contains(id))
+                    .collect()
+            };
+            if new.is_empty() {
+                return;
             }
+            records.extend(leaves::records(group, level, |id| new.contains(&id)));
+            taken.extend(new);
+        }));
+        if target.is_none() && !records.is_empty() {
+            // Another thread may have logged the same leaves meanwhile: the
+            // insert decides who writes each one.
+            let mut seen = self.shared.seen();
+            records.retain(|r| seen.insert(r.id));
         }
         if records.is_empty() {
             return;

@@ -204,6 +204,33 @@ fn collect_all_logs_its_childrens_nested_failures_once_when_it_ends() {
 }
 
 #[test]
+fn threads_logging_the_same_tree_at_once_write_each_leaf_once() {
+    use tracing_subscriber::prelude::*;
+    let recorder = Recorder::default();
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(recorder.clone())
+            .with(CohortLayer::new()),
+    );
+    let failures = (0..50)
+        .map(|i| Failure::error(format!("c{i}"), Some(i), Refused(i.to_string())))
+        .collect();
+    let tree = ErrorGroup::new("shared", failures).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    for _ in 0..20 {
+                        log_again(&tree);
+                    }
+                })
+            });
+        }
+    });
+    assert_leaves_logged_once(&recorder, &tree);
+}
+
+#[test]
 fn a_zero_seen_capacity_is_refused() {
     let err = CohortLayer::builder()
         .seen_capacity(0)
