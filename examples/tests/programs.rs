@@ -42,7 +42,7 @@ fn aggregator_prints_its_error_trees_and_a_summary() {
     assert!(field("failed") > 0, "seed 7 produces failures: {out}");
     assert!(out.contains("failure(s): "), "a handler ran: {out}");
     assert!(
-        out.contains("error leaf") && out.contains("exception.type="),
+        out.contains(" exception exception.type="),
         "each leaf logged by the cohort layer: {out}"
     );
     assert!(out.contains("failures by type:"), "{out}");
@@ -97,6 +97,10 @@ fn pattern_programs_print_what_the_guide_shows() {
         "{nested}"
     );
     // Logged once, at the outermost group, with its full path.
-    assert_eq!(nested.matches("error leaf").count(), 1, "{nested}");
+    assert_eq!(
+        nested.matches(" exception exception.type=").count(),
+        1,
+        "{nested}"
+    );
     assert!(nested.contains("leaf.path=\"0.0\""), "{nested}");
 }

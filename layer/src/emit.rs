@@ -168,7 +168,9 @@ impl Emitter {
                     meta,
                     parent.cloned(),
                     [
-                        Some(&format_args!("error leaf") as &dyn Value),
+                        // OpenTelemetry names exception events `exception`; bridges
+                        // take an event's name from its message.
+                        Some(&format_args!("exception") as &dyn Value),
                         Some(&r.exception_type),
                         Some(&r.message.as_str()),
                         Some(&r.id),

@@ -159,7 +159,7 @@ async fn handle_request(id: usize, mut rng: Rng, summary: &mut Summary) {
         tracing::info!(request = id, "aggregated {} services", SERVICES.len());
         return;
     };
-    // The layer has logged each leaf (`error leaf`, with its path and type)
+    // The layer has logged each leaf (`exception`, with its path and type)
     // as the group raised; this line is the whole tree at a glance.
     tracing::error!(request = id, "{group}");
     summary.failed_children += group

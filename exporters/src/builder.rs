@@ -1,0 +1,191 @@
+//! [`Builder`]: assembling the subscriber.
+//!
+//! Layers, in order (the cohort layer last, as it asks):
+//! fmt (the service's filter) → OpenTelemetry traces → OpenTelemetry logs →
+//! tokio-console (feature `console`) → the cohort layer, which feeds the
+//! metric instruments.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cohort_layer::CohortLayer;
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry::trace::TracerProvider as _;
+use tracing::Dispatch;
+use tracing_subscriber::filter::{EnvFilter, FilterExt as _, filter_fn};
+use tracing_subscriber::layer::Identity;
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::{Layer, Registry};
+
+use crate::config::{Overrides, Protocol, Settings};
+use crate::error::InitError;
+use crate::filters;
+use crate::instruments::Instruments;
+use crate::logs::InSpanContext;
+use crate::providers::Providers;
+use crate::telemetry::Telemetry;
+
+type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// Options over the `OTEL_*` variables, from [`crate::builder`].
+pub struct Builder {
+    overrides: Overrides,
+    filter: Option<String>,
+    fmt: bool,
+    var: EnvLookup,
+}
+
+/// Where settings are read from: a variable's name to its value.
+type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self {
+            overrides: Overrides::default(),
+            filter: None,
+            fmt: true,
+            var: Box::new(|name| std::env::var(name).ok()),
+        }
+    }
+}
+
+impl Builder {
+    /// `service.name`, over `OTEL_SERVICE_NAME`.
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.overrides.service_name = Some(name.into());
+        self
+    }
+
+    /// The collector for every signal, over `OTEL_EXPORTER_OTLP_ENDPOINT` and
+    /// the per-signal variables: `http://host:4317` (gRPC) or
+    /// `http://host:4318` (HTTP; each signal's path is added).
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.overrides.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// The transport, over `OTEL_EXPORTER_OTLP_PROTOCOL` and the per-signal
+    /// variables.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.overrides.protocol = Some(protocol);
+        self
+    }
+
+    /// How often metrics are pushed, over `OTEL_METRIC_EXPORT_INTERVAL`.
+    pub fn metric_interval(mut self, interval: Duration) -> Self {
+        self.overrides.metric_interval = Some(interval);
+        self
+    }
+
+    /// A resource attribute, over `OTEL_RESOURCE_ATTRIBUTES`.
+    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.overrides.resource.push((key.into(), value.into()));
+        self
+    }
+
+    /// Exports nothing, whatever the environment says: fmt and the cohort
+    /// layer only.
+    pub fn without_export(mut self) -> Self {
+        self.overrides.disabled = true;
+        self
+    }
+
+    /// The filter of the fmt output and of what is exported, in `RUST_LOG`
+    /// syntax; over `RUST_LOG`, which is used when this is not set
+    /// (default: `info`).
+    pub fn filter(mut self, directives: impl Into<String>) -> Self {
+        self.filter = Some(directives.into());
+        self
+    }
+
+    /// No fmt output (the cohort layer and the exporters only).
+    pub fn without_fmt(mut self) -> Self {
+        self.fmt = false;
+        self
+    }
+
+    /// Reads settings from `var` instead of the process environment.
+    pub fn env(mut self, var: impl Fn(&str) -> Option<String> + 'static) -> Self {
+        self.var = Box::new(var);
+        self
+    }
+
+    /// Builds everything and installs it as the global subscriber.
+    pub fn init(self) -> Result<Telemetry, InitError> {
+        let (dispatch, telemetry) = self.build()?;
+        tracing::dispatcher::set_global_default(dispatch).map_err(InitError::AlreadyInstalled)?;
+        Ok(telemetry)
+    }
+
+    /// Builds everything without installing it: the subscriber, to install
+    /// with `tracing::dispatcher::set_default` (tests) or
+    /// `set_global_default`, and the guard.
+    pub fn build(self) -> Result<(Dispatch, Telemetry), InitError> {
+        let settings = Settings::resolve(&*self.var, &self.overrides)?;
+        let directives = self
+            .filter
+            .clone()
+            .or_else(|| (self.var)("RUST_LOG"))
+            .unwrap_or_else(|| "info".to_owned());
+        let env_filter = || {
+            EnvFilter::builder()
+                .parse(&directives)
+                .map_err(|e| InitError::invalid("RUST_LOG", &directives, e.to_string()))
+        };
+
+        let providers = Providers::build(&settings)?;
+        let mut layers: Vec<BoxedLayer> = Vec::new();
+        if self.fmt {
+            layers.push(
+                tracing_subscriber::fmt::layer()
+                    .with_filter(env_filter()?)
+                    .boxed(),
+            );
+        }
+        if let Some(tracer) = &providers.tracer {
+            let exported = env_filter()?.and(filter_fn(|m| !filters::is_internal(m)));
+            layers.push(
+                tracing_opentelemetry::layer()
+                    .with_tracer(tracer.tracer("cohort"))
+                    .with_filter(exported)
+                    .boxed(),
+            );
+        }
+        if let Some(logger) = &providers.logger {
+            // Spans pass, so the bridge can find each event's span.
+            let events = env_filter()?.and(filter_fn(|m| !filters::is_internal(m)));
+            let bridge =
+                opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(logger);
+            layers.push(
+                InSpanContext::new(bridge)
+                    .with_filter(filter_fn(|m| m.is_span()).or(events))
+                    .boxed(),
+            );
+        }
+        #[cfg(feature = "console")]
+        layers.push(console_subscriber::spawn().boxed());
+
+        let mut cohort = CohortLayer::builder();
+        if let Some(meter) = &providers.meter {
+            cohort = cohort.sink(Arc::new(Instruments::new(&meter.meter("cohort"))));
+        }
+        let cohort = cohort
+            .build()
+            .map_err(|e| InitError::invalid("cohort layer", "", e.to_string()))?;
+        let handle = cohort.handle();
+        let for_cohort = filter_fn(filters::is_for_cohort_layer).or(env_filter()?);
+        layers.push(cohort.with_filter(for_cohort).boxed());
+
+        // Chained with `and_then`, not collected in a `Vec`: tracing-subscriber's
+        // `Vec` (and `Option`) layers do not pass `on_register_dispatch` on,
+        // and the cohort layer and the log bridge need the subscriber's
+        // `Dispatch` to emit and to look up trace contexts.
+        let stack = layers
+            .into_iter()
+            .fold(Identity::new().boxed(), |stack, layer| {
+                stack.and_then(layer).boxed()
+            });
+        let dispatch = Dispatch::new(tracing_subscriber::registry().with(stack));
+        Ok((dispatch, Telemetry::new(settings, providers, handle)))
+    }
+}

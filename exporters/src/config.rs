@@ -1,0 +1,415 @@
+//! Where and how to export: the standard `OTEL_*` variables, then what code
+//! overrides, checked before anything is built.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::error::InitError;
+
+/// The OTLP transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// OTLP over gRPC (port 4317 by convention). The default.
+    Grpc,
+    /// OTLP over HTTP with protobuf bodies (port 4318 by convention).
+    HttpProtobuf,
+}
+
+impl Protocol {
+    /// The value of `OTEL_EXPORTER_OTLP_PROTOCOL` for this transport.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Grpc => "grpc",
+            Self::HttpProtobuf => "http/protobuf",
+        }
+    }
+}
+
+impl FromStr for Protocol {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "grpc" => Ok(Self::Grpc),
+            "http/protobuf" => Ok(Self::HttpProtobuf),
+            "http/json" => Err("http/json is not supported; use grpc or http/protobuf".into()),
+            other => Err(format!(
+                "unknown protocol {other:?}; use grpc or http/protobuf"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A telemetry signal, each with its own endpoint and protocol variables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Signal {
+    /// Spans.
+    Traces,
+    /// Metric points.
+    Metrics,
+    /// Log records.
+    Logs,
+}
+
+impl Signal {
+    /// All three, in the order they are built.
+    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
+
+    fn var(self) -> &'static str {
+        match self {
+            Self::Traces => "TRACES",
+            Self::Metrics => "METRICS",
+            Self::Logs => "LOGS",
+        }
+    }
+
+    /// The path an HTTP endpoint gets for this signal.
+    fn http_path(self) -> &'static str {
+        match self {
+            Self::Traces => "/v1/traces",
+            Self::Metrics => "/v1/metrics",
+            Self::Logs => "/v1/logs",
+        }
+    }
+}
+
+/// Where one signal goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The full URL: for HTTP, with the signal's path.
+    pub endpoint: String,
+    /// The transport.
+    pub protocol: Protocol,
+}
+
+/// The resolved settings, from the environment and code overrides.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// `service.name`.
+    pub service_name: String,
+    /// Resource attributes (from `OTEL_RESOURCE_ATTRIBUTES`, then code).
+    pub resource: BTreeMap<String, String>,
+    /// Where each signal goes; a signal with no endpoint is not exported.
+    pub targets: BTreeMap<Signal, Target>,
+    /// How often metrics are pushed.
+    pub metric_interval: Duration,
+}
+
+/// What code sets over the environment.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Overrides {
+    pub service_name: Option<String>,
+    pub endpoint: Option<String>,
+    pub protocol: Option<Protocol>,
+    pub metric_interval: Option<Duration>,
+    pub resource: Vec<(String, String)>,
+    pub disabled: bool,
+}
+
+/// The default metric export interval (`OTEL_METRIC_EXPORT_INTERVAL`).
+pub const DEFAULT_METRIC_INTERVAL: Duration = Duration::from_secs(60);
+
+impl Settings {
+    /// Reads the `OTEL_*` variables through `var` (the process environment in
+    /// [`Builder::init`](crate::Builder::init); a map in tests), then applies
+    /// the code's overrides. Every value is checked here.
+    pub(crate) fn resolve(
+        var: &dyn Fn(&str) -> Option<String>,
+        overrides: &Overrides,
+    ) -> Result<Self, InitError> {
+        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+
+        let mut resource = BTreeMap::new();
+        if let Some(attrs) = var("OTEL_RESOURCE_ATTRIBUTES") {
+            for pair in attrs.split(',').filter(|p| !p.trim().is_empty()) {
+                let Some((key, value)) = pair.split_once('=') else {
+                    return Err(InitError::invalid(
+                        "OTEL_RESOURCE_ATTRIBUTES",
+                        &attrs,
+                        format!("{pair:?} is not key=value"),
+                    ));
+                };
+                resource.insert(key.trim().to_owned(), value.trim().to_owned());
+            }
+        }
+        for (key, value) in &overrides.resource {
+            resource.insert(key.clone(), value.clone());
+        }
+        let service_name = overrides
+            .service_name
+            .clone()
+            .or_else(|| var("OTEL_SERVICE_NAME"))
+            .or_else(|| resource.get("service.name").cloned())
+            .unwrap_or_else(|| "unknown_service".to_owned());
+
+        let metric_interval = match (
+            overrides.metric_interval,
+            var("OTEL_METRIC_EXPORT_INTERVAL"),
+        ) {
+            (Some(interval), _) => interval,
+            (None, Some(ms)) => match ms.trim().parse::<u64>() {
+                Ok(ms) if ms > 0 => Duration::from_millis(ms),
+                _ => {
+                    return Err(InitError::invalid(
+                        "OTEL_METRIC_EXPORT_INTERVAL",
+                        &ms,
+                        "a positive number of milliseconds",
+                    ));
+                }
+            },
+            (None, None) => DEFAULT_METRIC_INTERVAL,
+        };
+        if metric_interval.is_zero() {
+            return Err(InitError::invalid(
+                "metric_interval",
+                "0",
+                "must be positive",
+            ));
+        }
+
+        let sdk_disabled = var("OTEL_SDK_DISABLED").is_some_and(|v| v.trim() == "true");
+        let mut targets = BTreeMap::new();
+        if !(overrides.disabled || sdk_disabled) {
+            let protocol = match overrides.protocol {
+                Some(p) => p,
+                None => {
+                    protocol_var(&var, "OTEL_EXPORTER_OTLP_PROTOCOL")?.unwrap_or(Protocol::Grpc)
+                }
+            };
+            let base = match &overrides.endpoint {
+                Some(endpoint) => Some(("endpoint", endpoint.clone())),
+                None => {
+                    var("OTEL_EXPORTER_OTLP_ENDPOINT").map(|e| ("OTEL_EXPORTER_OTLP_ENDPOINT", e))
+                }
+            };
+            for signal in Signal::ALL {
+                let endpoint_var = format!("OTEL_EXPORTER_OTLP_{}_ENDPOINT", signal.var());
+                let protocol_name = format!("OTEL_EXPORTER_OTLP_{}_PROTOCOL", signal.var());
+                let protocol = match overrides.protocol {
+                    Some(p) => p,
+                    None => protocol_var(&var, &protocol_name)?.unwrap_or(protocol),
+                };
+                // A code override wins; a per-signal variable is used as it
+                // is; the general one gets the signal's path under HTTP.
+                let (source, endpoint, as_is) = match (&overrides.endpoint, var(&endpoint_var)) {
+                    (None, Some(e)) => (endpoint_var.as_str(), e, true),
+                    _ => match &base {
+                        Some((source, e)) => (*source, e.clone(), false),
+                        None => continue,
+                    },
+                };
+                let endpoint = check_endpoint(source, &endpoint)?;
+                let endpoint = match protocol {
+                    Protocol::HttpProtobuf if !as_is => {
+                        format!("{}{}", endpoint.trim_end_matches('/'), signal.http_path())
+                    }
+                    _ => endpoint,
+                };
+                targets.insert(signal, Target { endpoint, protocol });
+            }
+        }
+
+        resource.insert("service.name".to_owned(), service_name.clone());
+        Ok(Self {
+            service_name,
+            resource,
+            targets,
+            metric_interval,
+        })
+    }
+}
+
+fn protocol_var(
+    var: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+) -> Result<Option<Protocol>, InitError> {
+    var(name)
+        .map(|value| {
+            value
+                .parse()
+                .map_err(|why: String| InitError::invalid(name, &value, why))
+        })
+        .transpose()
+}
+
+/// An endpoint must be an absolute `http://` or `https://` URL with a host.
+fn check_endpoint(source: &str, endpoint: &str) -> Result<String, InitError> {
+    let endpoint = endpoint.trim();
+    let uri: http::Uri = endpoint
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| InitError::invalid(source, endpoint, e.to_string()))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        Some(other) => {
+            return Err(InitError::invalid(
+                source,
+                endpoint,
+                format!("scheme {other:?} is not http or https"),
+            ));
+        }
+        None => {
+            return Err(InitError::invalid(
+                source,
+                endpoint,
+                "no scheme: write it as http://host:port",
+            ));
+        }
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(InitError::invalid(source, endpoint, "no host"));
+    }
+    Ok(endpoint.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(vars: &[(&str, &str)], overrides: Overrides) -> Result<Settings, InitError> {
+        let vars: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::resolve(&|name| vars.get(name).cloned(), &overrides)
+    }
+
+    #[test]
+    fn nothing_set_exports_nothing() {
+        let s = resolve(&[], Overrides::default()).unwrap();
+        assert!(s.targets.is_empty());
+        assert_eq!(s.service_name, "unknown_service");
+        assert_eq!(s.metric_interval, DEFAULT_METRIC_INTERVAL);
+    }
+
+    #[test]
+    fn the_general_endpoint_gets_signal_paths_under_http_only() {
+        let grpc = resolve(
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317")],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert!(grpc.targets.values().all(|t| t.endpoint == "http://c:4317"));
+        assert!(grpc.targets.values().all(|t| t.protocol == Protocol::Grpc));
+        let http = resolve(
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318/"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+                (
+                    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                    "http://logs:9000/ingest",
+                ),
+            ],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            http.targets[&Signal::Traces].endpoint,
+            "http://c:4318/v1/traces"
+        );
+        assert_eq!(
+            http.targets[&Signal::Metrics].endpoint,
+            "http://c:4318/v1/metrics"
+        );
+        assert_eq!(
+            http.targets[&Signal::Logs].endpoint,
+            "http://logs:9000/ingest"
+        );
+    }
+
+    #[test]
+    fn per_signal_variables_and_code_overrides() {
+        let s = resolve(
+            &[
+                ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t:4317"),
+                ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf"),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://all:4317"),
+                ("OTEL_SERVICE_NAME", "checkout"),
+                (
+                    "OTEL_RESOURCE_ATTRIBUTES",
+                    "deployment.environment=prod, team=pay",
+                ),
+                ("OTEL_METRIC_EXPORT_INTERVAL", "5000"),
+            ],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.targets[&Signal::Traces].endpoint, "http://t:4317");
+        assert_eq!(s.targets[&Signal::Metrics].protocol, Protocol::HttpProtobuf);
+        assert_eq!(
+            s.targets[&Signal::Metrics].endpoint,
+            "http://all:4317/v1/metrics"
+        );
+        assert_eq!(s.service_name, "checkout");
+        assert_eq!(s.resource["team"], "pay");
+        assert_eq!(s.resource["service.name"], "checkout");
+        assert_eq!(s.metric_interval, Duration::from_secs(5));
+
+        let code = Overrides {
+            service_name: Some("billing".into()),
+            endpoint: Some("http://code:4317".into()),
+            ..Overrides::default()
+        };
+        let s = resolve(
+            &[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t:4317")],
+            code,
+        )
+        .unwrap();
+        assert!(s.targets.values().all(|t| t.endpoint == "http://code:4317"));
+        assert_eq!(s.service_name, "billing");
+    }
+
+    #[test]
+    fn bad_values_are_clear_errors() {
+        for (var, value, says) in [
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "udp", "unknown protocol"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json", "not supported"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4317", "scheme"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://", "invalid"),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "ftp://c:21",
+                "not http or https",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "http://exa mple:4317",
+                "invalid",
+            ),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "soon", "milliseconds"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "team", "key=value"),
+        ] {
+            let mut vars = vec![(var, value)];
+            if var != "OTEL_EXPORTER_OTLP_ENDPOINT" {
+                vars.push(("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"));
+            }
+            let err = resolve(&vars, Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(var) && err.contains(says),
+                "{var}={value}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn disabled_exports_nothing() {
+        let s = resolve(
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+                ("OTEL_SDK_DISABLED", "true"),
+            ],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert!(s.targets.is_empty());
+    }
+}

@@ -1,0 +1,74 @@
+//! The workload every export test runs, and a settings map.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use cohort::{ErrorGroup, Group, Policy};
+
+/// Settings as the environment would hold them.
+pub fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + 'static {
+    let vars: BTreeMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |name| vars.get(name).cloned()
+}
+
+#[derive(Debug)]
+pub struct Declined;
+
+impl fmt::Display for Declined {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("card declined")
+    }
+}
+
+impl std::error::Error for Declined {}
+
+/// A supervise group (every child runs): `pricing` succeeds with a span of
+/// its own inside, `card` fails, `stock` runs the group `inventory`, whose
+/// shard `eu` fails. Two leaves: `0` (card) and `1.0` (eu).
+pub async fn checkout() -> ErrorGroup {
+    let group = Group::builder("checkout")
+        .policy(Policy::Supervise)
+        .build()
+        .unwrap();
+    group
+        .spawn("pricing", async {
+            let _lookup = tracing::info_span!("price lookup", sku = "A-1").entered();
+            Ok::<_, Declined>(42)
+        })
+        .unwrap();
+    group
+        .spawn("card", async { Err::<u32, _>(Declined) })
+        .unwrap();
+    group
+        .spawn("stock", async {
+            let inventory = Group::new("inventory");
+            inventory
+                .spawn("eu", async {
+                    Err::<(), _>(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionRefused,
+                        "eu warehouse unreachable",
+                    ))
+                })
+                .unwrap();
+            inventory.join().await.map(|()| 0)
+        })
+        .unwrap();
+    group.join().await.unwrap_err()
+}
+
+/// Runs the workload on a current-thread runtime with `dispatch` as the
+/// thread's subscriber.
+pub fn run_checkout(dispatch: &tracing::Dispatch) -> ErrorGroup {
+    tracing::dispatcher::with_default(dispatch, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(checkout())
+    })
+}
