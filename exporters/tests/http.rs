@@ -3,77 +3,9 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::mpsc;
-
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-use prost::Message;
+use support::receiver::{Received, receiver};
 use support::{env, run_checkout};
-
-/// One OTLP/HTTP request: its path and body.
-struct Request {
-    path: String,
-    body: Vec<u8>,
-}
-
-/// Serves OTLP/HTTP on a loopback port until the sender side is dropped,
-/// answering 200 to every request and handing each to the test.
-fn receiver() -> (String, mpsc::Receiver<Request>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            let tx = tx.clone();
-            std::thread::spawn(move || serve(stream, tx));
-        }
-    });
-    (address, rx)
-}
-
-/// Reads keep-alive requests off one connection.
-fn serve(stream: std::net::TcpStream, tx: mpsc::Sender<Request>) {
-    let mut writer = stream.try_clone().unwrap();
-    let mut reader = BufReader::new(stream);
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let path = line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or_default()
-            .to_owned();
-        let mut length = 0;
-        loop {
-            let mut header = String::new();
-            reader.read_line(&mut header).unwrap();
-            let header = header.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse().unwrap();
-                }
-            }
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body).unwrap();
-        if tx.send(Request { path, body }).is_err() {
-            return;
-        }
-        let ok =
-            "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
-        writer.write_all(ok.as_bytes()).unwrap();
-    }
-}
 
 fn string(attributes: &[KeyValue], key: &str) -> Option<String> {
     attributes
@@ -106,36 +38,11 @@ fn http_protobuf_carries_the_same_tree_leaves_and_metrics() {
     let delivery = telemetry.shutdown();
     assert!(delivery.values().all(|d| d.failed == 0), "{delivery:?}");
 
-    let (mut spans, mut logs, mut metrics) = (Vec::new(), Vec::new(), Vec::new());
-    for request in requests.try_iter() {
-        match request.path.as_str() {
-            "/v1/traces" => spans.extend(
-                ExportTraceServiceRequest::decode(&*request.body)
-                    .unwrap()
-                    .resource_spans
-                    .into_iter()
-                    .flat_map(|r| r.scope_spans)
-                    .flat_map(|s| s.spans),
-            ),
-            "/v1/logs" => logs.extend(
-                ExportLogsServiceRequest::decode(&*request.body)
-                    .unwrap()
-                    .resource_logs
-                    .into_iter()
-                    .flat_map(|r| r.scope_logs)
-                    .flat_map(|s| s.log_records),
-            ),
-            "/v1/metrics" => metrics.extend(
-                ExportMetricsServiceRequest::decode(&*request.body)
-                    .unwrap()
-                    .resource_metrics
-                    .into_iter()
-                    .flat_map(|r| r.scope_metrics)
-                    .flat_map(|s| s.metrics),
-            ),
-            other => panic!("unexpected path {other}"),
-        }
-    }
+    let Received {
+        spans,
+        logs,
+        metrics,
+    } = Received::collect(&requests, 0, std::time::Duration::ZERO);
 
     let checkout = spans
         .iter()

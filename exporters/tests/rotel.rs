@@ -1,0 +1,134 @@
+//! Through a real collector: rotel (an OTLP collector, `pip install --pre
+//! rotel`), started on loopback in front of the test's receiver. `.ci/run`
+//! installs it and sets `ROTEL_AGENT`; elsewhere the test looks for
+//! `rotel-agent` on the PATH, and says it skipped when there is none (unless
+//! `COHORT_REQUIRE_ROTEL` is set, as in CI, where a missing agent fails).
+
+mod support;
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::receiver::{Received, receiver};
+use support::{env, run_checkout};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn agent() -> Option<String> {
+    if let Ok(path) = std::env::var("ROTEL_AGENT") {
+        return Some(path);
+    }
+    let found = Command::new("rotel-agent")
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    found.then(|| "rotel-agent".to_owned())
+}
+
+/// Kills the agent however the test ends.
+struct Agent(Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn everything_arrives_through_rotel() {
+    let Some(agent) = agent() else {
+        assert!(
+            std::env::var_os("COHORT_REQUIRE_ROTEL").is_none(),
+            "COHORT_REQUIRE_ROTEL is set but rotel-agent is not installed"
+        );
+        eprintln!("skipped: rotel-agent not installed (pip install --pre rotel)");
+        return;
+    };
+    let (upstream, requests) = receiver();
+    let (grpc, http) = (free_port(), free_port());
+    let log_path = std::env::temp_dir().join(format!("cohort-rotel-{grpc}.log"));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let _agent = Agent(
+        Command::new(&agent)
+            .args(["start", "--otlp-grpc-endpoint"])
+            .arg(format!("127.0.0.1:{grpc}"))
+            .arg("--otlp-http-endpoint")
+            .arg(format!("127.0.0.1:{http}"))
+            // gRPC in (what the service sends), HTTP out to the receiver.
+            .args(["--exporter", "otlp", "--otlp-exporter-protocol", "http"])
+            .arg("--otlp-exporter-endpoint")
+            .arg(&upstream)
+            // Its log goes to a file the failure message names.
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start rotel-agent"),
+    );
+    // Ready when its receiver accepts connections.
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", grpc)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "rotel did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let endpoint = format!("http://127.0.0.1:{grpc}");
+    let (dispatch, telemetry) = cohort_otlp::builder()
+        .env(env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]))
+        .without_fmt()
+        .build()
+        .unwrap();
+    let tree = run_checkout(&dispatch);
+    let delivery = telemetry.shutdown();
+    assert!(
+        delivery.values().all(|d| d.failed == 0 && d.exported > 0),
+        "{delivery:?}"
+    );
+
+    // rotel batches before it forwards: wait for what was sent.
+    let Received {
+        spans,
+        logs,
+        metrics,
+    } = Received::collect(&requests, 7, Duration::from_secs(20));
+
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    let log = log_path.display();
+    assert_eq!(
+        names.iter().filter(|n| **n == "cohort.group").count(),
+        2,
+        "{names:?}; rotel's log: {log}"
+    );
+    assert_eq!(
+        names.iter().filter(|n| **n == "cohort.child").count(),
+        4,
+        "{names:?}"
+    );
+    let exceptions: usize = spans
+        .iter()
+        .map(|s| s.events.iter().filter(|e| e.name == "exception").count())
+        .sum();
+    assert_eq!(exceptions, tree.leaves().len());
+    let leaf_logs = logs
+        .iter()
+        .filter(|l| l.attributes.iter().any(|kv| kv.key == "exception.type"))
+        .count();
+    assert_eq!(leaf_logs, tree.leaves().len());
+    assert!(
+        metrics.iter().any(|m| m.name == "cohort.group.runs"),
+        "{:?}",
+        metrics.iter().map(|m| &m.name).collect::<Vec<_>>()
+    );
+}
