@@ -24,32 +24,45 @@ pub fn connection_error(msg: impl Into<String>) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::ConnectionRefused, msg.into())
 }
 
-/// Logs through `tracing-subscriber`'s fmt layer, filtered by `RUST_LOG`, and
-/// adds the cohort layer, which writes every leaf of every error tree once
-/// (`cohort.error.leaf`) and keeps the group metrics the returned handle
-/// reads.
+/// Sets up telemetry with cohort-otlp: fmt output filtered by `RUST_LOG`,
+/// the cohort layer (every leaf of every error tree once, as an `exception`
+/// event; leaked tasks; group metrics), and, when `OTEL_EXPORTER_OTLP_ENDPOINT`
+/// is set, traces, metrics and logs over OTLP.
 ///
-/// The default filter shows the programs' own lines and the leaf records (a
-/// `cohort=` directive also matches the `cohort_examples` target, hence the
-/// third directive); `RUST_LOG=info` adds cohort's other events (child
-/// failed, cancel requested, group raised). The cohort layer itself sees
-/// everything, tokio's task spans included, so it can report leaked tasks.
-pub fn init_logging() -> cohort_layer::CohortHandle {
-    use std::io::IsTerminal as _;
+/// The default console filter shows the programs' own lines and the leaf
+/// records (a `cohort=` directive also matches the `cohort_examples` target,
+/// hence the third directive); `RUST_LOG=info` adds cohort's other events.
+/// What is exported is filtered by `RUST_LOG` alone (default `info`).
+///
+/// A bad setting (a malformed endpoint, an unknown protocol) ends the program
+/// with the error, before it does anything.
+pub fn init_logging() -> cohort_otlp::Telemetry {
     use tracing_subscriber::filter::{EnvFilter, FilterExt as _, filter_fn};
-    use tracing_subscriber::prelude::*;
 
-    let filter = EnvFilter::try_from_default_env()
+    let console = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,cohort=off,cohort_examples=info"));
     let leaves = filter_fn(|meta| meta.name() == cohort_layer::LEAF);
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_target(false)
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_filter(filter.or(leaves));
-    let cohort = cohort_layer::CohortLayer::new();
-    let handle = cohort.handle();
-    tracing_subscriber::registry().with(fmt).with(cohort).init();
-    handle
+    match cohort_otlp::builder().fmt_filter(console.or(leaves)).init() {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("telemetry: {error}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Flushes the exporters and says what was sent, or how to send it.
+pub fn finish_telemetry(telemetry: cohort_otlp::Telemetry) {
+    if !telemetry.is_exporting() {
+        println!("telemetry: not exported (set OTEL_EXPORTER_OTLP_ENDPOINT to send it)");
+        return;
+    }
+    let delivery = telemetry.shutdown();
+    let said: Vec<String> = delivery
+        .iter()
+        .map(|(signal, d)| format!("{signal:?}: {} sent, {} lost", d.exported, d.lost()))
+        .collect();
+    println!("telemetry: {}", said.join(", "));
 }
 
 /// The README's examples, compiled and run as doctests so they stay true

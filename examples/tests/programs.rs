@@ -1,6 +1,8 @@
 //! Runs every example program and checks what it prints, so the README's main
 //! job and the pattern catalogue stay true.
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::process::Command;
 
 fn run(bin: &str, args: &[&str]) -> String {
@@ -103,4 +105,78 @@ fn pattern_programs_print_what_the_guide_shows() {
         "{nested}"
     );
     assert!(nested.contains("leaf.path=\"0.0\""), "{nested}");
+}
+
+/// An OTLP/HTTP endpoint that accepts everything it is sent.
+fn accepting_endpoint() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || accept_all(stream));
+        }
+    });
+    endpoint
+}
+
+fn accept_all(stream: TcpStream) {
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut length = 0;
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        loop {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            if line.trim_end().is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap();
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        let ok = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+        writer.write_all(ok.as_bytes()).unwrap();
+    }
+}
+
+#[test]
+fn the_main_job_exports_when_an_endpoint_is_set() {
+    let out = Command::new(env!("CARGO_BIN_EXE_aggregator"))
+        .arg("4")
+        .env("RUST_LOG", "info")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", accepting_endpoint())
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}");
+    let said = stdout
+        .lines()
+        .find(|l| l.starts_with("telemetry: "))
+        .expect("a telemetry line");
+    for signal in ["Traces", "Metrics", "Logs"] {
+        assert!(said.contains(&format!("{signal}: ")), "{said}");
+    }
+    assert!(!said.contains("Traces: 0 sent"), "{said}");
+    assert_eq!(said.matches(" 0 lost").count(), 3, "{said}");
+}
+
+#[test]
+fn the_main_job_refuses_a_malformed_endpoint_before_it_starts() {
+    let out = Command::new(env!("CARGO_BIN_EXE_aggregator"))
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).is_empty());
 }

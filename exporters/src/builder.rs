@@ -13,7 +13,7 @@ use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::TracerProvider as _;
 use tracing::Dispatch;
 use tracing_subscriber::filter::{EnvFilter, FilterExt as _, filter_fn};
-use tracing_subscriber::layer::Identity;
+use tracing_subscriber::layer::{Filter, Identity};
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::{Layer, Registry};
 
@@ -32,6 +32,7 @@ pub struct Builder {
     overrides: Overrides,
     filter: Option<String>,
     fmt: bool,
+    fmt_filter: Option<Box<dyn Filter<Registry> + Send + Sync>>,
     var: EnvLookup,
 }
 
@@ -44,6 +45,7 @@ impl Default for Builder {
             overrides: Overrides::default(),
             filter: None,
             fmt: true,
+            fmt_filter: None,
             var: Box::new(|name| std::env::var(name).ok()),
         }
     }
@@ -98,6 +100,14 @@ impl Builder {
         self
     }
 
+    /// A filter for the fmt output alone (what is exported keeps
+    /// [`filter`](Self::filter)): e.g. a console that shows the leaf records
+    /// but not the rest of cohort's events.
+    pub fn fmt_filter(mut self, filter: impl Filter<Registry> + Send + Sync + 'static) -> Self {
+        self.fmt_filter = Some(Box::new(filter));
+        self
+    }
+
     /// No fmt output (the cohort layer and the exporters only).
     pub fn without_fmt(mut self) -> Self {
         self.fmt = false;
@@ -136,11 +146,12 @@ impl Builder {
         let providers = Providers::build(&settings)?;
         let mut layers: Vec<BoxedLayer> = Vec::new();
         if self.fmt {
-            layers.push(
-                tracing_subscriber::fmt::layer()
-                    .with_filter(env_filter()?)
-                    .boxed(),
-            );
+            use std::io::IsTerminal as _;
+            let fmt = tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal());
+            layers.push(match self.fmt_filter {
+                Some(filter) => fmt.with_filter(filter).boxed(),
+                None => fmt.with_filter(env_filter()?).boxed(),
+            });
         }
         if let Some(tracer) = &providers.tracer {
             let exported = env_filter()?.and(filter_fn(|m| !filters::is_internal(m)));

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cohort::{DeadlineExceeded, ErrorGroup, Group};
-use cohort_examples::{ValidationError, connection_error, init_logging};
+use cohort_examples::{ValidationError, connection_error, finish_telemetry, init_logging};
 use cohort_layer::MetricsSnapshot;
 use tokio::time::sleep;
 
@@ -220,7 +220,8 @@ async fn main() {
         "summary: requests={} ok={} failed={} timed_out={} partial_failure_rate={rate:.3}",
         summary.requests, summary.ok, summary.failed, summary.timed_out,
     );
-    print_metrics(&telemetry.metrics());
+    print_metrics(&telemetry.cohort().metrics());
+    finish_telemetry(telemetry);
 }
 
 /// What the cohort layer measured, as a dashboard would show it.

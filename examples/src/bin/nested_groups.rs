@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use cohort::{ErrorGroup, Group};
-use cohort_examples::{ValidationError, init_logging};
+use cohort_examples::{ValidationError, finish_telemetry, init_logging};
 
 async fn region(name: &'static str, bad_shard: Option<u32>) -> Result<(), ErrorGroup> {
     Group::new(name)
@@ -28,7 +28,7 @@ async fn region(name: &'static str, bad_shard: Option<u32>) -> Result<(), ErrorG
 
 #[tokio::main]
 async fn main() {
-    init_logging();
+    let telemetry = init_logging();
     let result = Group::new("regions")
         .scope(|g| async move {
             g.spawn("eu", region("eu", Some(1)))?;
@@ -39,4 +39,5 @@ async fn main() {
     if let Err(errors) = result {
         println!("{errors}");
     }
+    finish_telemetry(telemetry);
 }
