@@ -34,6 +34,8 @@ pub struct Builder {
     fmt: bool,
     fmt_filter: Option<Box<dyn Filter<Registry> + Send + Sync>>,
     var: EnvLookup,
+    #[cfg(feature = "prometheus")]
+    prometheus: Option<std::net::SocketAddr>,
 }
 
 /// Where settings are read from: a variable's name to its value.
@@ -46,6 +48,8 @@ impl Default for Builder {
             filter: None,
             fmt: true,
             fmt_filter: None,
+            #[cfg(feature = "prometheus")]
+            prometheus: None,
             var: Box::new(|name| std::env::var(name).ok()),
         }
     }
@@ -108,6 +112,16 @@ impl Builder {
         self
     }
 
+    /// Serves the metrics for Prometheus to pull at `http://{address}/metrics`
+    /// (feature `prometheus`), beside any OTLP export. Port 0 picks a free
+    /// port; [`Telemetry::prometheus_address`] says which. A port in use is
+    /// an [`InitError`].
+    #[cfg(feature = "prometheus")]
+    pub fn prometheus(mut self, address: std::net::SocketAddr) -> Self {
+        self.prometheus = Some(address);
+        self
+    }
+
     /// No fmt output (the cohort layer and the exporters only).
     pub fn without_fmt(mut self) -> Self {
         self.fmt = false;
@@ -143,7 +157,11 @@ impl Builder {
                 .map_err(|e| InitError::invalid("RUST_LOG", &directives, e.to_string()))
         };
 
-        let providers = Providers::build(&settings)?;
+        let providers = Providers::build(
+            &settings,
+            #[cfg(feature = "prometheus")]
+            self.prometheus,
+        )?;
         let mut layers: Vec<BoxedLayer> = Vec::new();
         if self.fmt {
             use std::io::IsTerminal as _;
@@ -179,6 +197,12 @@ impl Builder {
         let mut cohort = CohortLayer::builder();
         if let Some(meter) = &providers.meter {
             cohort = cohort.sink(Arc::new(Instruments::new(&meter.meter("cohort"))));
+        }
+        #[cfg(feature = "prometheus")]
+        if let Some(endpoint) = &providers.prometheus {
+            cohort = cohort.sink(Arc::new(Instruments::new(
+                &endpoint.provider.meter("cohort"),
+            )));
         }
         let cohort = cohort
             .build()

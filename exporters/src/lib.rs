@@ -45,6 +45,8 @@ mod error;
 mod filters;
 mod instruments;
 mod logs;
+#[cfg(feature = "prometheus")]
+mod prometheus;
 mod providers;
 mod telemetry;
 

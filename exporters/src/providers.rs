@@ -31,10 +31,28 @@ pub(crate) struct Providers {
     pub counters: BTreeMap<Signal, Arc<Counters>>,
     /// One worker thread, only when something is exported over OTLP.
     pub runtime: Option<tokio::runtime::Runtime>,
+    /// The pull endpoint, when one was asked for.
+    #[cfg(feature = "prometheus")]
+    pub prometheus: Option<crate::prometheus::Endpoint>,
+}
+
+/// The resource every signal carries: `service.name` and the attributes.
+fn resource(settings: &Settings) -> Resource {
+    Resource::builder_empty()
+        .with_attributes(
+            settings
+                .resource
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+        )
+        .build()
 }
 
 impl Providers {
-    pub fn build(settings: &Settings) -> Result<Self, InitError> {
+    pub fn build(
+        settings: &Settings,
+        #[cfg(feature = "prometheus")] prometheus: Option<std::net::SocketAddr>,
+    ) -> Result<Self, InitError> {
         let counters: BTreeMap<Signal, Arc<Counters>> = settings
             .targets
             .keys()
@@ -58,6 +76,10 @@ impl Providers {
             logger,
             counters,
             runtime,
+            #[cfg(feature = "prometheus")]
+            prometheus: prometheus
+                .map(|address| crate::prometheus::Endpoint::start(address, resource(settings)))
+                .transpose()?,
         })
     }
 }
@@ -71,14 +93,7 @@ fn build(
     runtime: &tokio::runtime::Runtime,
     counters: &dyn Fn(Signal) -> Arc<Counters>,
 ) -> Result<Built, InitError> {
-    let resource = Resource::builder_empty()
-        .with_attributes(
-            settings
-                .resource
-                .iter()
-                .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
-        )
-        .build();
+    let resource = resource(settings);
     let _runtime = runtime.enter();
     let failed = |signal| move |source| InitError::Exporter { signal, source };
 

@@ -45,6 +45,17 @@ impl Telemetry {
         &self.settings
     }
 
+    /// Where the Prometheus endpoint listens (feature `prometheus`), if one
+    /// was asked for.
+    #[cfg(feature = "prometheus")]
+    pub fn prometheus_address(&self) -> Option<std::net::SocketAddr> {
+        self.providers
+            .as_ref()?
+            .prometheus
+            .as_ref()
+            .map(|e| e.address)
+    }
+
     /// Whether anything is exported over OTLP.
     pub fn is_exporting(&self) -> bool {
         !self.settings.targets.is_empty()
@@ -117,6 +128,11 @@ impl Telemetry {
                     "OTLP export lost data",
                 );
             }
+        }
+        #[cfg(feature = "prometheus")]
+        if let Some(endpoint) = p.prometheus.take() {
+            endpoint.stop();
+            let _ = endpoint.provider.shutdown_with_timeout(SHUTDOWN_TIMEOUT);
         }
         if let Some(runtime) = p.runtime.take() {
             // Never blocks, so dropping the guard inside a runtime is fine.
