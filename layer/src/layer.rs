@@ -43,6 +43,11 @@ use crate::{CohortHandle, leaks};
 /// per-layer filters of the layers before it (tracing-subscriber keeps one
 /// filter pass per thread, which an event emitted in the middle of another
 /// event's dispatch would overwrite for the layers still to run).
+///
+/// Add it with `.with(...)` (or `Layer::and_then`, or boxed), not inside a
+/// `Vec` or an `Option` of layers: tracing-subscriber does not pass
+/// `on_register_dispatch` through those, and without it the layer can only
+/// emit its records through the global default subscriber.
 pub struct CohortLayer {
     pub(crate) shared: Arc<Shared>,
 }

@@ -1,0 +1,209 @@
+//! What a collector that is down or slow costs the service: the same
+//! workload with no export at all, exporting to a healthy collector, to a
+//! closed port (down), and to a port that accepts and never answers (slow),
+//! measured in the same run; then the process's resident memory as the
+//! down and slow cases run ten times longer.
+//!
+//! The workload is a service's: requests fanning out to 8 children that each
+//! spend 50 µs of CPU, one in four requests with a failing child (a leaf).
+//!
+//! Run: `cargo bench -p cohort-otlp --bench collector_down`. Report ratios.
+
+use std::hint::black_box;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use cohort::Group;
+use criterion::{BenchmarkId, Criterion};
+use tracing::Dispatch;
+
+const CHILDREN: u64 = 8;
+const REQUESTS_PER_ITER: u64 = 20;
+
+/// Spends `d` of CPU, as a child doing real work would.
+fn spin(d: Duration) -> u64 {
+    let end = Instant::now() + d;
+    let mut x = 0u64;
+    while Instant::now() < end {
+        x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+    }
+    x
+}
+
+#[derive(Debug)]
+struct Unavailable;
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("backend unavailable")
+    }
+}
+
+impl std::error::Error for Unavailable {}
+
+async fn request(i: u64) {
+    let group = Group::new("request");
+    for c in 0..CHILDREN {
+        let fails = i % 4 == 0 && c == 0;
+        group
+            .spawn("call", async move {
+                spin(Duration::from_micros(50));
+                if fails { Err(Unavailable) } else { Ok(()) }
+            })
+            .unwrap();
+    }
+    let _ = black_box(group.join().await);
+}
+
+async fn requests(n: u64) {
+    for i in 0..n {
+        request(i).await;
+    }
+}
+
+/// A collector that accepts every OTLP/HTTP request.
+fn healthy() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || accept(stream));
+        }
+    });
+    endpoint
+}
+
+/// Answers 200 to each request on a keep-alive connection, body unread
+/// beyond its length.
+fn accept(stream: TcpStream) {
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    let mut length = 0;
+    while reader.read_line(&mut line).unwrap_or(0) > 0 {
+        let header = line.trim_end().to_ascii_lowercase();
+        line.clear();
+        if let Some(value) = header.strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap_or(0);
+        } else if header.is_empty() {
+            let mut body = vec![0; std::mem::take(&mut length)];
+            if reader.read_exact(&mut body).is_err()
+                || writer
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                    .is_err()
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// A collector that is down: nothing listens.
+fn down() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", listener.local_addr().unwrap())
+}
+
+/// A collector that accepts connections and never answers.
+fn slow() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    endpoint
+}
+
+fn telemetry(endpoint: Option<String>, protocol: &str) -> (Dispatch, cohort_otlp::Telemetry) {
+    let mut vars = vec![(
+        "OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(),
+        protocol.to_owned(),
+    )];
+    if let Some(endpoint) = endpoint {
+        vars.push(("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), endpoint));
+    }
+    cohort_otlp::builder()
+        .env(move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+        .metric_interval(Duration::from_secs(1))
+        .without_fmt()
+        .build()
+        .unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn throughput(c: &mut Criterion) {
+    let rt = runtime();
+    let mut g = c.benchmark_group("collector");
+    for (name, endpoint, protocol) in [
+        ("no_export", None, "grpc"),
+        ("healthy_http", Some(healthy()), "http/protobuf"),
+        ("down_grpc", Some(down()), "grpc"),
+        ("down_http", Some(down()), "http/protobuf"),
+        ("slow_grpc", Some(slow()), "grpc"),
+    ] {
+        let (dispatch, guard) = telemetry(endpoint, protocol);
+        g.bench_function(BenchmarkId::new(name, REQUESTS_PER_ITER), |b| {
+            tracing::dispatcher::with_default(&dispatch, || {
+                b.iter(|| rt.block_on(requests(REQUESTS_PER_ITER)))
+            })
+        });
+        let delivery = guard.delivery();
+        println!("{name}: delivery so far {delivery:?}");
+        std::thread::spawn(move || drop(guard));
+    }
+    g.finish();
+}
+
+/// Resident memory, in KiB, from /proc (Linux).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Runs the down and slow cases ten times longer, sampling resident memory:
+/// the SDK's bounded queues drop what cannot be sent, so it levels off.
+fn memory() {
+    let rt = runtime();
+    for (name, endpoint, protocol) in [("down_grpc", down(), "grpc"), ("slow_grpc", slow(), "grpc")]
+    {
+        let (dispatch, guard) = telemetry(Some(endpoint), protocol);
+        let mut samples = Vec::new();
+        tracing::dispatcher::with_default(&dispatch, || {
+            for _ in 0..10 {
+                rt.block_on(requests(500));
+                samples.push(rss_kib());
+            }
+        });
+        let d = guard.delivery();
+        println!(
+            "memory {name}: RSS after each 500 requests (KiB): {samples:?}; \
+             traces handed {} lost {}",
+            d[&cohort_otlp::Signal::Traces].queued,
+            d[&cohort_otlp::Signal::Traces].lost()
+        );
+        std::thread::spawn(move || drop(guard));
+    }
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    throughput(&mut c);
+    c.final_summary();
+    memory();
+}
