@@ -29,9 +29,10 @@ pub fn connection_error(msg: impl Into<String>) -> std::io::Error {
 /// event; leaked tasks; group metrics), and, when `OTEL_EXPORTER_OTLP_ENDPOINT`
 /// is set, traces, metrics and logs over OTLP.
 ///
-/// The default console filter shows the programs' own lines and the leaf
-/// records (a `cohort=` directive also matches the `cohort_examples` target,
-/// hence the third directive); `RUST_LOG=info` adds cohort's other events.
+/// The default console filter shows the programs' own lines, the leaf
+/// records and cohort-otlp's warnings (a `cohort=` directive also matches the
+/// `cohort_examples` and `cohort_otlp` targets, hence the last two
+/// directives); `RUST_LOG=info` adds cohort's other events.
 /// What is exported is filtered by `RUST_LOG` alone (default `info`).
 ///
 /// A bad setting (a malformed endpoint, an unknown protocol) ends the program
@@ -39,8 +40,9 @@ pub fn connection_error(msg: impl Into<String>) -> std::io::Error {
 pub fn init_logging() -> cohort_otlp::Telemetry {
     use tracing_subscriber::filter::{EnvFilter, FilterExt as _, filter_fn};
 
-    let console = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,cohort=off,cohort_examples=info"));
+    let console = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("info,cohort=off,cohort_examples=info,cohort_otlp=info")
+    });
     let leaves = filter_fn(|meta| meta.name() == cohort_layer::LEAF);
     match cohort_otlp::builder().fmt_filter(console.or(leaves)).init() {
         Ok(telemetry) => telemetry,

@@ -8,7 +8,10 @@ use std::process::Command;
 fn run(bin: &str, args: &[&str]) -> String {
     let out = Command::new(bin)
         .args(args)
-        .env("RUST_LOG", "info,cohort=off,cohort_examples=info")
+        .env(
+            "RUST_LOG",
+            "info,cohort=off,cohort_examples=info,cohort_otlp=info",
+        )
         .output()
         .expect("the example runs");
     assert!(
@@ -179,4 +182,31 @@ fn the_main_job_refuses_a_malformed_endpoint_before_it_starts() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{stderr}");
     assert!(String::from_utf8_lossy(&out.stdout).is_empty());
+}
+
+#[test]
+fn the_main_job_survives_a_collector_that_is_down() {
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let out = Command::new(env!("CARGO_BIN_EXE_aggregator"))
+        .arg("4")
+        .env("RUST_LOG", "info")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("summary: requests=4"), "{stdout}");
+    // Said once, counted, and the SDK's own per-export errors kept out.
+    assert_eq!(stdout.matches("OTLP export failed").count(), 1, "{stdout}");
+    assert!(!stdout.contains("opentelemetry_sdk"), "{stdout}");
+    let said = stdout
+        .lines()
+        .find(|l| l.starts_with("telemetry: "))
+        .unwrap();
+    assert!(
+        said.contains("Traces: 0 sent") && !said.contains("Traces: 0 sent, 0 lost"),
+        "{said}"
+    );
 }

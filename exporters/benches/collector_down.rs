@@ -4,8 +4,10 @@
 //! measured in the same run; then the process's resident memory as the
 //! down and slow cases run ten times longer.
 //!
-//! The workload is a service's: requests fanning out to 8 children that each
-//! spend 50 µs of CPU, one in four requests with a failing child (a leaf).
+//! Two workloads of requests fanning out to 8 children, one in four requests
+//! with a failing child (a leaf): `cpu`, children that each spend 50 µs of
+//! CPU (the adversarial case: telemetry's own cost shows most), and `io`,
+//! children that each wait 1 ms, as calls to other services do.
 //!
 //! Run: `cargo bench -p cohort-otlp --bench collector_down`. Report ratios.
 
@@ -42,13 +44,22 @@ impl std::fmt::Display for Unavailable {
 
 impl std::error::Error for Unavailable {}
 
-async fn request(i: u64) {
+#[derive(Clone, Copy)]
+enum Work {
+    Cpu,
+    Io,
+}
+
+async fn request(i: u64, work: Work) {
     let group = Group::new("request");
     for c in 0..CHILDREN {
         let fails = i % 4 == 0 && c == 0;
         group
             .spawn("call", async move {
-                spin(Duration::from_micros(50));
+                match work {
+                    Work::Cpu => drop(spin(Duration::from_micros(50))),
+                    Work::Io => tokio::time::sleep(Duration::from_millis(1)).await,
+                }
                 if fails { Err(Unavailable) } else { Ok(()) }
             })
             .unwrap();
@@ -56,9 +67,9 @@ async fn request(i: u64) {
     let _ = black_box(group.join().await);
 }
 
-async fn requests(n: u64) {
+async fn requests(n: u64, work: Work) {
     for i in 0..n {
-        request(i).await;
+        request(i, work).await;
     }
 }
 
@@ -152,11 +163,13 @@ fn throughput(c: &mut Criterion) {
         ("slow_grpc", Some(slow()), "grpc"),
     ] {
         let (dispatch, guard) = telemetry(endpoint, protocol);
-        g.bench_function(BenchmarkId::new(name, REQUESTS_PER_ITER), |b| {
-            tracing::dispatcher::with_default(&dispatch, || {
-                b.iter(|| rt.block_on(requests(REQUESTS_PER_ITER)))
-            })
-        });
+        for (label, work) in [("cpu", Work::Cpu), ("io", Work::Io)] {
+            g.bench_function(BenchmarkId::new(name, label), |b| {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    b.iter(|| rt.block_on(requests(REQUESTS_PER_ITER, work)))
+                })
+            });
+        }
         let delivery = guard.delivery();
         println!("{name}: delivery so far {delivery:?}");
         std::thread::spawn(move || drop(guard));
@@ -186,7 +199,7 @@ fn memory() {
         let mut samples = Vec::new();
         tracing::dispatcher::with_default(&dispatch, || {
             for _ in 0..10 {
-                rt.block_on(requests(500));
+                rt.block_on(requests(500, Work::Cpu));
                 samples.push(rss_kib());
             }
         });

@@ -166,9 +166,12 @@ impl Builder {
         if self.fmt {
             use std::io::IsTerminal as _;
             let fmt = tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal());
+            // The SDK logs every failed export; this crate says it once
+            // (target `cohort_otlp`) and counts the rest.
+            let sdk_quiet = filter_fn(|m| !filters::is_sdk_internal(m));
             layers.push(match self.fmt_filter {
-                Some(filter) => fmt.with_filter(filter).boxed(),
-                None => fmt.with_filter(env_filter()?).boxed(),
+                Some(filter) => fmt.with_filter(filter.and(sdk_quiet)).boxed(),
+                None => fmt.with_filter(env_filter()?.and(sdk_quiet)).boxed(),
             });
         }
         if let Some(tracer) = &providers.tracer {
@@ -176,6 +179,11 @@ impl Builder {
             layers.push(
                 tracing_opentelemetry::layer()
                     .with_tracer(tracer.tracer("cohort"))
+                    // Two clock reads per poll of every span, for busy/idle
+                    // times no cohort view uses; and a thread-name attribute
+                    // a task that moves between workers makes meaningless.
+                    .with_tracked_inactivity(false)
+                    .with_threads(false)
                     .with_filter(exported)
                     .boxed(),
             );

@@ -32,7 +32,8 @@ pub(crate) struct Counters {
     queued: AtomicU64,
     exported: AtomicU64,
     failed: AtomicU64,
-    warned: AtomicBool,
+    /// Shared by the signals of one setup: the first failure of any is said.
+    warned: Arc<AtomicBool>,
 }
 
 /// One signal's delivery so far.
@@ -62,6 +63,14 @@ impl Delivery {
 }
 
 impl Counters {
+    /// Counters for one signal, sharing `warned` with the others.
+    pub fn new(warned: Arc<AtomicBool>) -> Self {
+        Self {
+            warned,
+            ..Self::default()
+        }
+    }
+
     pub fn snapshot(&self) -> Delivery {
         Delivery {
             queued: self.queued.load(Ordering::Relaxed),
@@ -78,7 +87,8 @@ impl Counters {
             Err(error) => {
                 self.failed.fetch_add(items, Ordering::Relaxed);
                 if !self.warned.swap(true, Ordering::Relaxed) {
-                    // Once: a collector that is down must not flood the log.
+                    // Once for all signals: a collector that is down must not
+                    // flood the log.
                     tracing::warn!(
                         target: "cohort_otlp",
                         signal = ?signal,

@@ -29,14 +29,16 @@ pub(crate) fn is_internal(meta: &Metadata<'_>) -> bool {
     }) || meta.name().starts_with("runtime.")
 }
 
+/// The OpenTelemetry SDK's and exporters' own diagnostics, which repeat on
+/// every failed export.
+pub(crate) fn is_sdk_internal(meta: &Metadata<'_>) -> bool {
+    meta.target().starts_with("opentelemetry")
+}
+
 /// What the cohort layer needs beyond the service's own filter: cohort's
 /// spans and events, and tokio's task spans (leak detection).
 pub(crate) fn is_for_cohort_layer(meta: &Metadata<'_>) -> bool {
-    meta.target() == cohort_layer_target() || meta.target() == "tokio::task"
-}
-
-fn cohort_layer_target() -> &'static str {
-    "cohort"
+    meta.target() == "cohort" || meta.target() == "tokio::task"
 }
 
 #[cfg(test)]

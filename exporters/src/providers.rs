@@ -53,10 +53,11 @@ impl Providers {
         settings: &Settings,
         #[cfg(feature = "prometheus")] prometheus: Option<std::net::SocketAddr>,
     ) -> Result<Self, InitError> {
+        let warned = Arc::default();
         let counters: BTreeMap<Signal, Arc<Counters>> = settings
             .targets
             .keys()
-            .map(|&signal| (signal, Arc::default()))
+            .map(|&signal| (signal, Arc::new(Counters::new(Arc::clone(&warned)))))
             .collect();
         let (runtime, (tracer, meter, logger)) = if settings.targets.is_empty() {
             (None, (None, None, None))
