@@ -157,6 +157,8 @@ impl Builder {
                 .map_err(|e| InitError::invalid("RUST_LOG", &directives, e.to_string()))
         };
 
+        // Every setting is checked before anything starts.
+        env_filter()?;
         let providers = Providers::build(
             &settings,
             #[cfg(feature = "prometheus")]

@@ -36,6 +36,17 @@ pub(crate) struct Providers {
     pub prometheus: Option<crate::prometheus::Endpoint>,
 }
 
+impl Drop for Providers {
+    /// Whatever happens to the providers (a failed init drops them), the
+    /// runtime is let go without blocking: dropping it inside the service's
+    /// runtime would panic.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 /// The resource every signal carries: `service.name` and the attributes.
 fn resource(settings: &Settings) -> Resource {
     Resource::builder_empty()

@@ -1,12 +1,14 @@
-//! A collector that is not there costs telemetry, never the service: init
-//! succeeds, the workload runs, the guard shuts down in bounded time inside
-//! a current-thread runtime, and the losses are counted.
+//! A collector that is not there, hangs, or answers errors costs telemetry,
+//! never the service: init succeeds, the workload runs, the guard shuts down
+//! in bounded time inside a current-thread runtime, and the losses are
+//! counted.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
 use cohort_otlp::{Protocol, SHUTDOWN_TIMEOUT, Signal};
+use support::receiver::receiver_answering;
 use support::{checkout, env};
 
 /// A local port with nothing listening: connections are refused at once.
@@ -17,7 +19,24 @@ fn closed_port() -> String {
     format!("http://127.0.0.1:{port}")
 }
 
+/// A collector that accepts connections and never answers.
+fn hanging() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    endpoint
+}
+
 fn run_against_nothing(protocol: Protocol) {
+    run_against(closed_port(), protocol);
+}
+
+fn run_against(endpoint: String, protocol: Protocol) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -26,7 +45,7 @@ fn run_against_nothing(protocol: Protocol) {
     let (delivery, shutdown_took) = rt.block_on(async {
         let (dispatch, telemetry) = cohort_otlp::builder()
             .env(env(&[]))
-            .endpoint(closed_port())
+            .endpoint(endpoint)
             .protocol(protocol)
             .without_fmt()
             .build()
@@ -61,6 +80,17 @@ fn grpc_to_a_closed_port() {
 #[test]
 fn http_to_a_closed_port() {
     run_against_nothing(Protocol::HttpProtobuf);
+}
+
+#[test]
+fn grpc_to_a_collector_that_never_answers() {
+    run_against(hanging(), Protocol::Grpc);
+}
+
+#[test]
+fn http_to_a_collector_answering_errors() {
+    let (endpoint, _requests) = receiver_answering("503 Service Unavailable");
+    run_against(endpoint, Protocol::HttpProtobuf);
 }
 
 #[test]

@@ -23,6 +23,11 @@ pub struct Request {
 /// Serves OTLP/HTTP on a loopback port until the sender side is dropped,
 /// answering 200 to every request and handing each to the test.
 pub fn receiver() -> (String, mpsc::Receiver<Request>) {
+    receiver_answering("200 OK")
+}
+
+/// [`receiver`], answering every request with `status` (e.g. a 503).
+pub fn receiver_answering(status: &'static str) -> (String, mpsc::Receiver<Request>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = mpsc::channel();
@@ -30,14 +35,14 @@ pub fn receiver() -> (String, mpsc::Receiver<Request>) {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { return };
             let tx = tx.clone();
-            std::thread::spawn(move || serve(stream, tx));
+            std::thread::spawn(move || serve(stream, tx, status));
         }
     });
     (address, rx)
 }
 
 /// Reads keep-alive requests off one connection.
-fn serve(stream: std::net::TcpStream, tx: mpsc::Sender<Request>) {
+fn serve(stream: std::net::TcpStream, tx: mpsc::Sender<Request>, status: &str) {
     let mut writer = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
     loop {
@@ -79,9 +84,12 @@ fn serve(stream: std::net::TcpStream, tx: mpsc::Sender<Request>) {
         if tx.send(Request { path, body }).is_err() {
             return;
         }
-        let ok =
-            "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
-        writer.write_all(ok.as_bytes()).unwrap();
+        let answer = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n"
+        );
+        if writer.write_all(answer.as_bytes()).is_err() {
+            return;
+        }
     }
 }
 
