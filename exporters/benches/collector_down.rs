@@ -17,8 +17,12 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use cohort::Group;
+use collectors::{closed_port, hanging};
 use criterion::{BenchmarkId, Criterion};
 use tracing::Dispatch;
+
+#[path = "../tests/support/collectors.rs"]
+mod collectors;
 
 const CHILDREN: u64 = 8;
 const REQUESTS_PER_ITER: u64 = 20;
@@ -110,25 +114,6 @@ fn accept(stream: TcpStream) {
     }
 }
 
-/// A collector that is down: nothing listens.
-fn down() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    format!("http://{}", listener.local_addr().unwrap())
-}
-
-/// A collector that accepts connections and never answers.
-fn slow() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream);
-        }
-    });
-    endpoint
-}
-
 fn telemetry(endpoint: Option<String>, protocol: &str) -> (Dispatch, cohort_otlp::Telemetry) {
     let mut vars = vec![(
         "OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(),
@@ -158,9 +143,9 @@ fn throughput(c: &mut Criterion) {
     for (name, endpoint, protocol) in [
         ("no_export", None, "grpc"),
         ("healthy_http", Some(healthy()), "http/protobuf"),
-        ("down_grpc", Some(down()), "grpc"),
-        ("down_http", Some(down()), "http/protobuf"),
-        ("slow_grpc", Some(slow()), "grpc"),
+        ("down_grpc", Some(closed_port()), "grpc"),
+        ("down_http", Some(closed_port()), "http/protobuf"),
+        ("slow_grpc", Some(hanging()), "grpc"),
     ] {
         let (dispatch, guard) = telemetry(endpoint, protocol);
         for (label, work) in [("cpu", Work::Cpu), ("io", Work::Io)] {
@@ -193,8 +178,10 @@ fn rss_kib() -> u64 {
 /// the SDK's bounded queues drop what cannot be sent, so it levels off.
 fn memory() {
     let rt = runtime();
-    for (name, endpoint, protocol) in [("down_grpc", down(), "grpc"), ("slow_grpc", slow(), "grpc")]
-    {
+    for (name, endpoint, protocol) in [
+        ("down_grpc", closed_port(), "grpc"),
+        ("slow_grpc", hanging(), "grpc"),
+    ] {
         let (dispatch, guard) = telemetry(Some(endpoint), protocol);
         let mut samples = Vec::new();
         tracing::dispatcher::with_default(&dispatch, || {

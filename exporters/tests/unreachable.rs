@@ -8,29 +8,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use cohort_otlp::{Protocol, SHUTDOWN_TIMEOUT, Signal};
+use support::collectors::{closed_port, hanging};
 use support::receiver::receiver_answering;
 use support::{checkout, env};
-
-/// A local port with nothing listening: connections are refused at once.
-fn closed_port() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}")
-}
-
-/// A collector that accepts connections and never answers.
-fn hanging() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream);
-        }
-    });
-    endpoint
-}
 
 fn run_against_nothing(protocol: Protocol) {
     run_against(closed_port(), protocol);

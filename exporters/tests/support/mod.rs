@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod collectors;
 pub mod receiver;
 
 use std::collections::BTreeMap;
