@@ -12,8 +12,6 @@
 //! Run: `cargo bench -p cohort-otlp --bench collector_down`. Report ratios.
 
 use std::hint::black_box;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use cohort::Group;
@@ -23,6 +21,8 @@ use tracing::Dispatch;
 
 #[path = "../tests/support/collectors.rs"]
 mod collectors;
+#[path = "../tests/support/receiver.rs"]
+mod receiver;
 
 const CHILDREN: u64 = 8;
 const REQUESTS_PER_ITER: u64 = 20;
@@ -77,41 +77,9 @@ async fn requests(n: u64, work: Work) {
     }
 }
 
-/// A collector that accepts every OTLP/HTTP request.
+/// A collector that accepts every OTLP/HTTP request (and keeps none).
 fn healthy() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || accept(stream));
-        }
-    });
-    endpoint
-}
-
-/// Answers 200 to each request on a keep-alive connection, body unread
-/// beyond its length.
-fn accept(stream: TcpStream) {
-    let mut writer = stream.try_clone().unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    let mut length = 0;
-    while reader.read_line(&mut line).unwrap_or(0) > 0 {
-        let header = line.trim_end().to_ascii_lowercase();
-        line.clear();
-        if let Some(value) = header.strip_prefix("content-length:") {
-            length = value.trim().parse().unwrap_or(0);
-        } else if header.is_empty() {
-            let mut body = vec![0; std::mem::take(&mut length)];
-            if reader.read_exact(&mut body).is_err()
-                || writer
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                    .is_err()
-            {
-                return;
-            }
-        }
-    }
+    receiver::receiver().0
 }
 
 fn telemetry(endpoint: Option<String>, protocol: &str) -> (Dispatch, cohort_otlp::Telemetry) {

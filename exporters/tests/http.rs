@@ -35,14 +35,26 @@ fn http_protobuf_carries_the_same_tree_leaves_and_metrics() {
         .build()
         .unwrap();
     run_checkout(&dispatch);
+
+    // `flush` sends what is buffered now, every signal, before any shutdown.
+    telemetry.flush();
+    // Well inside the batch processors' 5 s schedule: only a flush sends now.
+    let mut received = Received::collect(&requests, 7, std::time::Duration::from_secs(2));
+    assert_eq!(received.spans.len(), 7, "the whole tree, flushed");
+    assert!(!received.logs.is_empty() && !received.metrics.is_empty());
+
     let delivery = telemetry.shutdown();
     assert!(delivery.values().all(|d| d.failed == 0), "{delivery:?}");
 
+    let rest = Received::collect(&requests, 0, std::time::Duration::ZERO);
+    received.spans.extend(rest.spans);
+    received.logs.extend(rest.logs);
+    received.metrics.extend(rest.metrics);
     let Received {
         spans,
         logs,
         metrics,
-    } = Received::collect(&requests, 0, std::time::Duration::ZERO);
+    } = received;
 
     let checkout = spans
         .iter()

@@ -115,4 +115,16 @@ fn with_nothing_configured_nothing_is_exported_and_the_layer_still_works() {
         Some(&1)
     );
     assert!(telemetry.shutdown().is_empty());
+
+    // `without_export` wins over an endpoint in the environment.
+    let (_, telemetry) = cohort_otlp::builder()
+        .env(env(&[(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "http://collector:4317",
+        )]))
+        .without_export()
+        .without_fmt()
+        .build()
+        .unwrap();
+    assert!(!telemetry.is_exporting());
 }

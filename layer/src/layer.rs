@@ -357,21 +357,14 @@ impl CohortLayer {
             records.extend(leaves::records(group, level, |id| new.contains(&id)));
             taken.extend(new);
         }));
-        if target.is_none() && !records.is_empty() {
-            // Another thread may have logged the same leaves meanwhile: the
-            // insert decides who writes each one.
-            let mut seen = self.shared.seen();
-            records.retain(|r| seen.insert(r.id));
-        }
         if records.is_empty() {
             return;
         }
         match (target, span) {
             (Some(target), Some(span)) => defer(span, &target, records),
-            _ => self
-                .shared
-                .emitter
-                .leaves(span.map(|s| s.id()).as_ref(), &records),
+            // Another thread may have logged the same leaves meanwhile:
+            // `log_unseen`'s insert decides who writes each one.
+            _ => self.log_unseen(span.map(|s| s.id()).as_ref(), records),
         }
     }
 }
