@@ -1,16 +1,19 @@
-//! What one child's task and its handle share ([`Slot`]), how one child is
-//! cancelled alone ([`Ctl`]), and [`prepare`], which builds a child's task and
-//! handle.
+//! Building one child: [`prepare`] makes its task from a [`Spec`]; [`Ctl`]
+//! cancels it alone when its group has a grace period; [`Ending`] is how its
+//! future ended.
 //!
-//! Everything per child that is not the child's own future lives in the one
-//! `Slot` allocation, so the task tokio allocates (cache-line aligned, which
-//! makes large ones dear) stays small.
+//! A child costs one allocation: the task tokio makes for it. Its output goes
+//! back to its handle through that task's `JoinHandle`, and cancelling it
+//! alone is `JoinHandle::abort`, which is exactly "stop at the next `.await`".
+//! Only a group with a grace period needs a way into a running child (to say
+//! "finish up" without dropping it), and pays one more allocation per child
+//! for it: the shared [`Ctl`].
 
 use std::any::Any;
 use std::error::Error;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use futures_util::task::AtomicWaker;
 use tokio_util::sync::CancellationToken;
@@ -18,71 +21,36 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use crate::context::ChildToken;
 use crate::error_group::{BoxError, Failure};
-use crate::handle::ChildHandle;
 use crate::name::Name;
 use crate::outcome::ChildOutcome;
 use crate::supervisor::Supervisor;
 use crate::task::ChildTask;
 
-/// What a child's task and its handle share.
-#[derive(Debug)]
-pub(crate) struct Slot<T> {
-    pub(crate) name: Name,
-    pub(crate) index: usize,
-    pub(crate) ctl: Ctl,
-    state: Mutex<SlotState<T>>,
-}
-
-pub(crate) struct SlotState<T> {
-    pub(crate) outcome: Option<ChildOutcome>,
-    pub(crate) value: Option<T>,
-    /// The child's failure, when its group leaves failures with the children.
-    pub(crate) failure: Option<Failure>,
-    /// A `start` caller still waiting for the child's signal.
-    pub(crate) starter: Option<Arc<dyn Starter>>,
-}
-
-impl<T> std::fmt::Debug for SlotState<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SlotState")
-            .field("outcome", &self.outcome)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<T> Slot<T> {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, SlotState<T>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl<T: Send> ChildToken for Slot<T> {
-    fn token(&self) -> CancellationToken {
-        self.ctl.token()
-    }
-}
-
-/// Cancelling one child. The group's token stops every child; a child is
-/// stopped alone by its flag (and its own token, if one was made), and its
-/// task is woken through the waker it left when it last went pending.
+/// Cancelling one child of a group with a grace period. The group's token
+/// stops every child; a child is stopped alone by its flag (and its own token,
+/// if one was made), and its task is woken through the waker it left when it
+/// last went pending.
 #[derive(Debug)]
 pub(crate) struct Ctl {
-    group: CancellationToken,
-    pub(crate) own: OnceLock<CancellationToken>,
+    sup: Arc<Supervisor>,
+    own: std::sync::OnceLock<CancellationToken>,
     cancelled: AtomicBool,
     pub(crate) waker: AtomicWaker,
 }
 
 impl Ctl {
-    /// The child's own token, a child of the group's, made on first use.
-    pub(crate) fn token(&self) -> CancellationToken {
-        let token = self.own.get_or_init(|| self.group.child_token()).clone();
-        // `cancel` sets the flag before it looks for the token: one of the
-        // two sees the other.
-        if self.cancelled.load(Ordering::SeqCst) {
-            token.cancel();
+    fn new(sup: Arc<Supervisor>) -> Self {
+        Self {
+            sup,
+            own: std::sync::OnceLock::new(),
+            cancelled: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
         }
-        token
+    }
+
+    /// The child's own token, if one was made.
+    pub(crate) fn own(&self) -> Option<&CancellationToken> {
+        self.own.get()
     }
 
     pub(crate) fn cancel(&self) {
@@ -95,6 +63,22 @@ impl Ctl {
 
     pub(crate) fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::SeqCst)
+    }
+}
+
+impl ChildToken for Ctl {
+    /// The child's own token, a child of the group's, made on first use.
+    fn token(&self) -> CancellationToken {
+        let token = self
+            .own
+            .get_or_init(|| self.sup.token.child_token())
+            .clone();
+        // `cancel` sets the flag before it looks for the token: one of the
+        // two sees the other.
+        if self.is_cancelled() {
+            token.cancel();
+        }
+        token
     }
 }
 
@@ -127,38 +111,38 @@ pub(crate) struct Spec {
     pub with_token: bool,
     pub tracked: TaskTrackerToken,
     pub starter: Option<Arc<dyn Starter>>,
+    /// The child was given one of the limit's slots when it was admitted
+    /// (rather than queued for one).
+    pub holds_slot: bool,
 }
 
-/// Builds the task that runs one child, and the handle to it. `make` gets the
-/// child's own token if the spec asks for it.
+/// Builds the task that runs one child, and its [`Ctl`] if the group has a
+/// grace period. `make` gets the child's own token if the spec asks for it.
+#[inline(always)]
 pub(crate) fn prepare<M, F, T, E>(
     sup: Arc<Supervisor>,
     spec: Spec,
     make: M,
-) -> (ChildTask<F, T, E>, ChildHandle<T>)
+) -> (ChildTask<F, T, E>, Option<Arc<Ctl>>)
 where
     M: FnOnce(Option<CancellationToken>) -> F,
     F: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: Error + Send + Sync + 'static,
 {
-    let slot = Arc::new(Slot {
-        name: spec.name,
-        index: spec.index,
-        ctl: Ctl {
-            group: sup.token.clone(),
-            own: OnceLock::new(),
-            cancelled: AtomicBool::new(false),
-            waker: AtomicWaker::new(),
-        },
-        state: Mutex::new(SlotState {
-            outcome: None,
-            value: None,
-            failure: None,
-            starter: spec.starter,
-        }),
-    });
-    let fut = make(spec.with_token.then(|| slot.ctl.token()));
-    let task = ChildTask::new(fut, sup, slot.clone(), spec.tracked);
-    (task, ChildHandle::new(slot))
+    let ctl = sup
+        .config
+        .grace
+        .is_some()
+        .then(|| Arc::new(Ctl::new(sup.clone())));
+    let own = match (spec.with_token, &ctl) {
+        (false, _) => None,
+        (true, Some(ctl)) => Some(ctl.token()),
+        (true, None) => Some(sup.token.child_token()),
+    };
+    let fut = make(own.clone());
+    // With a `Ctl`, the own token lives there.
+    let own = own.filter(|_| ctl.is_none());
+    let task = ChildTask::new(fut, sup, spec, ctl.clone(), own);
+    (task, ctl)
 }

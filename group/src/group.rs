@@ -15,9 +15,10 @@ use tracing::Instrument as _;
 use crate::builder::GroupBuilder;
 use crate::child::{self, Starter};
 use crate::error_group::{ErrorGroup, Failure};
-use crate::handle::ChildHandle;
+use crate::handle::{ChildHandle, Link};
 use crate::name::Name;
 use crate::outcome::CancelReason;
+use crate::queue::{DeferredChild, Pending};
 use crate::spawn_error::{SpawnError, SpawnErrorKind};
 use crate::start::{Ready, StartError};
 use crate::supervisor::Supervisor;
@@ -377,15 +378,23 @@ impl GroupHandle {
             with_token,
             tracked: admitted.tracked,
             starter,
+            holds_slot: admitted.run_now,
         };
-        let (task, handle) = child::prepare(self.sup.clone(), spec, make);
-        let spawned = if admitted.run_now {
-            self.sup.spawn_task(&runtime, &name, task)
+        let (task, ctl) = child::prepare(self.sup.clone(), spec, make);
+        let link = if admitted.run_now {
+            self.sup
+                .spawn_task(&runtime, &name, task)
+                .map(Link::Spawned)
         } else {
-            self.sup.enqueue(&runtime, &name, Box::pin(task))
+            let pending = Arc::new(Pending::new());
+            let deferred = Box::new(DeferredChild::new(task, pending.clone()));
+            self.sup
+                .enqueue(&runtime, deferred)
+                .map(|()| Link::Queued(pending))
         };
-        spawned.map_err(|e| refuse(SpawnErrorKind::Runtime(e)))?;
-        Ok(handle)
+        let link = link.map_err(|e| refuse(SpawnErrorKind::Runtime(e)))?;
+        let index = admitted.index;
+        Ok(ChildHandle::new(name, index, self.sup.clone(), ctl, link))
     }
 
     /// Spawns one child per item of `stream`, with at most `in_flight` of them

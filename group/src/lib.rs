@@ -106,6 +106,7 @@ mod name;
 mod outcome;
 mod panic;
 mod policy;
+mod queue;
 mod spawn;
 mod spawn_error;
 mod split;

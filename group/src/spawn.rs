@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
 
 /// This file, as tokio records it on a child task's `runtime.spawn` span: the
 /// spawn calls below are its only tokio spawns, and they are not
@@ -11,14 +12,16 @@ pub(crate) const SPAWN_FILE: &str = file!();
 
 /// Spawns a child's task; under `tokio_unstable`, named `group/child` so
 /// tokio-console shows which group a task belongs to.
+#[inline(always)]
 pub(crate) fn spawn_on<F>(
     runtime: &Handle,
     group: &str,
     child: &str,
     task: F,
-) -> std::io::Result<()>
+) -> std::io::Result<JoinHandle<F::Output>>
 where
-    F: Future<Output = ()> + Send + 'static,
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
 {
     #[cfg(tokio_unstable)]
     {
@@ -26,12 +29,10 @@ where
         tokio::task::Builder::new()
             .name(&name)
             .spawn_on(task, runtime)
-            .map(drop)
     }
     #[cfg(not(tokio_unstable))]
     {
         let _ = (group, child);
-        runtime.spawn(task);
-        Ok(())
+        Ok(runtime.spawn(task))
     }
 }

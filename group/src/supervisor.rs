@@ -5,48 +5,55 @@
 //!
 //! Children run as ordinary tokio tasks tracked by a [`TaskTracker`]; the group
 //! is finished when the tracker is empty *and* no more children can be
-//! admitted. A spawn takes its place in the tracker *before* it checks the
-//! "closed" flag, and the group sets the flag *before* it checks the tracker,
-//! with a sequentially consistent fence on each side: so a spawn racing the
-//! group's end either is seen by the group (and waited for) or sees the flag
-//! (and is refused). No child ever runs unsupervised.
+//! admitted. A spawn takes its place in the tracker *before* it counts itself
+//! in the admission word, and the group sets that word's "closed" bit *before*
+//! it checks the tracker. Both are read-modify-writes of the one word, so one
+//! comes first: a spawn racing the group's end either is seen by the group
+//! (and waited for) or sees the bit (and is refused). No child ever runs
+//! unsupervised.
 //!
 //! The hot path takes no lock: admission and a successful child's settling
 //! are a few atomic operations. The lock guards what only failures,
 //! cancellations, the limit's queue and the alarm need.
 //!
 //! Over the limit, a child waits in a queue as its (boxed) task future, not as a
-//! spawned task, and is handed to the runtime when a running child settles.
-//! Every queued child holds its place in the tracker, so the group waits for
-//! it to run or to be dropped from the queue by a cancellation.
+//! spawned task (see [`crate::queue`]), and is handed to the runtime when a
+//! running child settles. Every queued child holds its place in the tracker,
+//! so the group waits for it to run or to be dropped from the queue by a
+//! cancellation. A child holds a slot from the moment it is given one until
+//! it settles, however it ends, even if it never ran.
 
 use std::any::Any;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::Span;
 
 use crate::builder::Config;
+use crate::context::ChildToken;
 use crate::deadline::{DEADLINE_ERROR_TYPE, DeadlineExceeded};
 use crate::error_group::{ErrorGroup, Failure};
 use crate::group::BODY_NAME;
 use crate::name::Name;
 use crate::outcome::{CancelReason, ChildOutcome, GroupOutcome};
+use crate::queue::Deferred;
 use crate::spawn_error::SpawnErrorKind;
 use crate::telemetry::{self, Counts};
 
 /// The name a deadline's failure is reported under.
 pub const DEADLINE_NAME: &str = "(deadline)";
 
-pub(crate) type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+/// The admission word's "closed" bit.
+const CLOSED: usize = 1 << (usize::BITS - 1);
 
 pub(crate) struct Supervisor {
     pub(crate) name: Arc<str>,
@@ -57,9 +64,12 @@ pub(crate) struct Supervisor {
     /// Set with the first cancellation: children check it before every poll
     /// without taking the token's lock, and no child is admitted after it.
     cancelling: AtomicBool,
-    /// No child may be admitted any more: the group has finished.
-    closed: AtomicBool,
-    spawned: AtomicUsize,
+    /// How many children were admitted (the spawn index of the next one), and,
+    /// in the top bit, whether the group is closed to new ones: it has
+    /// finished. One word, see the module docs.
+    admission: AtomicUsize,
+    /// Every child has settled and none can be admitted.
+    settled: AtomicBool,
     succeeded: AtomicUsize,
     failed: AtomicUsize,
     cancelled: AtomicUsize,
@@ -91,9 +101,8 @@ struct State {
 
 /// A child waiting for a slot under the concurrency limit.
 struct Queued {
-    task: Task,
+    child: Box<dyn Deferred>,
     runtime: Handle,
-    child: Name,
     /// How many were left in the queue when this one was taken.
     left: usize,
 }
@@ -113,8 +122,8 @@ pub(crate) struct Settled {
     /// The failure, if the child failed and it is the group's to keep.
     pub failure: Option<Failure>,
     pub payload: Option<Box<dyn Any + Send>>,
-    /// Whether the child had been handed to the runtime (it held a slot).
-    pub dispatched: bool,
+    /// Whether the child held one of the limit's slots.
+    pub held_slot: bool,
     /// Whether the failure went to a `start` caller instead: the child had not
     /// signalled readiness, so it is not yet the group's (no policy applies).
     pub to_starter: bool,
@@ -131,8 +140,8 @@ impl Supervisor {
             runtime: Handle::try_current().ok(),
             parent,
             cancelling: AtomicBool::new(false),
-            closed: AtomicBool::new(false),
-            spawned: AtomicUsize::new(0),
+            admission: AtomicUsize::new(0),
+            settled: AtomicBool::new(false),
             succeeded: AtomicUsize::new(0),
             failed: AtomicUsize::new(0),
             cancelled: AtomicUsize::new(0),
@@ -154,6 +163,11 @@ impl Supervisor {
         self.cancelling.load(Ordering::Acquire)
     }
 
+    /// Whether every child has settled, for good: the group has finished.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.settled.load(Ordering::Acquire)
+    }
+
     /// The runtime children run on: the group's, else the caller's.
     pub(crate) fn runtime(&self) -> Option<Cow<'_, Handle>> {
         match &self.runtime {
@@ -166,12 +180,25 @@ impl Supervisor {
     /// whether it may run now (a slot was taken for it) or must queue.
     pub(crate) fn admit(&self, child: &Name) -> Result<Admitted, SpawnErrorKind> {
         let tracked = self.tracker.token();
-        // Pairs with the fence in `wait`: see the module docs.
-        fence(Ordering::SeqCst);
-        if self.cancelling.load(Ordering::Relaxed) || self.closed.load(Ordering::Relaxed) {
+        if self.cancelling.load(Ordering::Relaxed) {
             return Err(self.refusal());
         }
-        let index = self.spawned.fetch_add(1, Ordering::Relaxed);
+        // Counted after taking a place in the tracker: see the module docs.
+        let mut admitted = self.admission.load(Ordering::Relaxed);
+        let index = loop {
+            if admitted & CLOSED != 0 {
+                return Err(self.refusal());
+            }
+            match self.admission.compare_exchange_weak(
+                admitted,
+                admitted + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break admitted,
+                Err(now) => admitted = now,
+            }
+        };
         let run_now = if self.config.limit.is_some() || self.config.unresponsive_after.is_some() {
             let mut state = self.state();
             if self.config.unresponsive_after.is_some() {
@@ -212,8 +239,7 @@ impl Supervisor {
     pub(crate) fn enqueue(
         &self,
         runtime: &Handle,
-        child: &Name,
-        task: Task,
+        child: Box<dyn Deferred>,
     ) -> std::io::Result<()> {
         {
             let mut state = self.state();
@@ -221,14 +247,13 @@ impl Supervisor {
                 // Cancelled since it was admitted: it never starts, and settles
                 // as cancelled as it is dropped, outside the lock.
                 drop(state);
-                drop(task);
+                drop(child);
                 return Ok(());
             }
             if !self.has_slot(&state) {
                 state.queue.push_back(Queued {
-                    task,
+                    child,
                     runtime: runtime.clone(),
-                    child: child.clone(),
                     left: 0,
                 });
                 let queued = state.queue.len();
@@ -238,43 +263,31 @@ impl Supervisor {
             }
             state.running += 1;
         }
-        self.spawn_task(runtime, child, task)
+        child.start(self, runtime)
     }
 
-    /// Hands a child that holds a slot to the runtime.
+    /// Hands a child's task to the runtime. A task the runtime refuses is
+    /// dropped unpolled, and settles as cancelled.
+    #[inline(always)]
     pub(crate) fn spawn_task<F>(
         &self,
         runtime: &Handle,
         child: &str,
         task: F,
-    ) -> std::io::Result<()>
+    ) -> std::io::Result<JoinHandle<F::Output>>
     where
-        F: Future<Output = ()> + Send + 'static,
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
     {
-        let spawned = crate::spawn::spawn_on(runtime, &self.name, child, task);
-        if spawned.is_err() && self.config.limit.is_some() {
-            // The task was dropped unpolled and settles as cancelled without
-            // giving its slot back, so give it back here.
-            self.release_slot();
-        }
-        spawned
+        crate::spawn::spawn_on(runtime, &self.name, child, task)
     }
 
-    fn release_slot(&self) {
-        let next = {
-            let mut state = self.state();
-            state.running -= 1;
-            self.next_queued(&mut state)
-        };
-        if let Some(next) = next {
-            self.start_queued(next);
-        }
-    }
-
-    /// Starts a child taken from the queue, outside the lock.
+    /// Starts a child taken from the queue, outside the lock. A spawn the
+    /// runtime refuses has nobody to tell but the child's handle, which then
+    /// reads it as cancelled.
     fn start_queued(&self, next: Queued) {
         telemetry::queued(&self.span, next.left);
-        let _ = self.spawn_task(&next.runtime, &next.child, next.task);
+        let _ = next.child.start(self, &next.runtime);
     }
 
     /// Takes the next queued child and its slot, unless the group is cancelling.
@@ -288,15 +301,18 @@ impl Supervisor {
         Some(next)
     }
 
+    /// How many children were admitted.
+    fn spawned(&self) -> usize {
+        self.admission.load(Ordering::Relaxed) & !CLOSED
+    }
+
     /// How many children are running: admitted, not settled, not queued.
     pub(crate) fn running(&self) -> usize {
         let settled = self.succeeded.load(Ordering::Relaxed)
             + self.failed.load(Ordering::Relaxed)
             + self.cancelled.load(Ordering::Relaxed);
         let queued = self.queued();
-        self.spawned
-            .load(Ordering::Relaxed)
-            .saturating_sub(settled + queued)
+        self.spawned().saturating_sub(settled + queued)
     }
 
     /// How many children wait for a slot under the concurrency limit.
@@ -305,39 +321,56 @@ impl Supervisor {
     }
 
     /// Records how a child ended, frees its slot, and applies the policy: an
-    /// outcome the policy cancels on cancels the group.
+    /// outcome the policy cancels on cancels the group. Inlined: a child that
+    /// succeeds in a group without a limit or an alarm only counts itself.
+    #[inline(always)]
     pub(crate) fn settle(&self, settled: Settled, trigger_name: &str) {
-        let Settled {
-            index,
-            outcome,
-            failure,
-            payload,
-            dispatched,
-            to_starter,
-        } = settled;
-        let counter = match outcome {
+        let counter = match settled.outcome {
             ChildOutcome::Ok => &self.succeeded,
             ChildOutcome::Cancelled => &self.cancelled,
             ChildOutcome::Error | ChildOutcome::Panic => &self.failed,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        let cancel = if to_starter {
+        let cancel = if settled.to_starter {
             None
         } else {
-            self.config.policy.cancels_on(outcome)
+            self.config.policy.cancels_on(settled.outcome)
         };
+        let keep_panic = self.config.resume_panics && settled.payload.is_some();
         let limited = self.config.limit.is_some();
         let tracked = self.config.unresponsive_after.is_some();
-        let keep_panic = self.config.resume_panics && payload.is_some();
+        if settled.failure.is_some() || keep_panic || limited || tracked || cancel.is_some() {
+            self.settle_rest(settled, cancel, keep_panic, trigger_name);
+        }
+    }
+
+    /// What [`settle`](Self::settle) does beyond counting: keeps the failure,
+    /// frees the slot and starts the next queued child, cancels the group.
+    #[inline(never)]
+    fn settle_rest(
+        &self,
+        settled: Settled,
+        cancel: Option<CancelReason>,
+        keep_panic: bool,
+        trigger_name: &str,
+    ) {
+        let Settled {
+            index,
+            failure,
+            payload,
+            held_slot,
+            ..
+        } = settled;
+        let limited = self.config.limit.is_some();
         let mut next = None;
-        if failure.is_some() || keep_panic || limited || tracked {
+        {
             let mut state = self.state();
             state.live.remove(&index);
             state.failures.extend(failure);
             if keep_panic && state.panic.is_none() {
                 state.panic = payload;
             }
-            if limited && dispatched {
+            if limited && held_slot {
                 state.running -= 1;
                 if cancel.is_none() {
                     next = self.next_queued(&mut state);
@@ -367,7 +400,8 @@ impl Supervisor {
     pub(crate) fn cancel(&self, reason: CancelReason, trigger: Option<(&str, Option<usize>)>) {
         let (first, dropped) = {
             let mut state = self.state();
-            let first = state.cancel.is_none() && !self.closed.load(Ordering::Relaxed);
+            let closed = self.admission.load(Ordering::Relaxed) & CLOSED != 0;
+            let first = state.cancel.is_none() && !closed;
             if first {
                 state.cancel = Some(reason);
             }
@@ -396,11 +430,11 @@ impl Supervisor {
         let settled = async {
             loop {
                 self.tracker.wait().await;
-                self.closed.store(true, Ordering::Relaxed);
-                // Pairs with the fence in `admit`: a spawn that slipped in
-                // after the wake-up is either seen here or sees `closed`.
-                fence(Ordering::SeqCst);
+                // A spawn that slipped in after the wake-up is either seen
+                // here or sees the bit: see the module docs.
+                self.admission.fetch_or(CLOSED, Ordering::AcqRel);
                 if self.tracker.is_empty() {
+                    self.settled.store(true, Ordering::Release);
                     return;
                 }
             }
@@ -475,7 +509,7 @@ impl Supervisor {
                 parent_cancelled = true;
             }
             let counts = Counts {
-                spawned: self.spawned.load(Ordering::Relaxed),
+                spawned: self.spawned(),
                 succeeded: self.succeeded.load(Ordering::Relaxed),
                 failed: self.failed.load(Ordering::Relaxed),
                 cancelled: self.cancelled.load(Ordering::Relaxed),
@@ -528,5 +562,14 @@ impl Supervisor {
             std::panic::resume_unwind(payload);
         }
         result
+    }
+}
+
+impl ChildToken for Supervisor {
+    /// A child of a group without a grace period is cancelled alone by
+    /// aborting its task, which drops any group nested in it: such a group
+    /// descends from the group's token directly.
+    fn token(&self) -> CancellationToken {
+        self.token.child_token()
     }
 }

@@ -5,7 +5,10 @@
 //! cancellation: at once, or after the group's grace period. A hand-written
 //! future rather than an `async` block, so that the task stays a few words
 //! larger than the child's own future: tokio allocates every task cache-line
-//! aligned, and a large one costs far more than its bytes.
+//! aligned (128 bytes on x86-64), and a large one costs far more than its
+//! bytes. What only some children need is in one [`Extra`] box, made only
+//! when needed: with a trivial child the task is 128 bytes, which with
+//! tokio's own header and trailer fills two cache lines.
 
 use std::error::Error;
 use std::future::Future;
@@ -13,18 +16,20 @@ use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use futures_util::FutureExt as _;
 use futures_util::future::CatchUnwind;
 use tokio::time::Sleep;
-use tokio_util::sync::WaitForCancellationFutureOwned;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::Span;
 
-use crate::child::{Ending, Slot};
+use crate::child::{Ctl, Ending, Spec, Starter};
 use crate::context::{self, Ambient};
 use crate::error_group::Failure;
+use crate::handle::Out;
+use crate::name::Name;
 use crate::outcome::ChildOutcome;
 use crate::supervisor::{Settled, Supervisor};
 
@@ -36,14 +41,21 @@ pin_project_lite::pin_project! {
         #[pin]
         fut: CatchUnwind<AssertUnwindSafe<F>>,
         settle: Settle<T>,
-        phase: Phase,
-        // Made only once the child is pending, and boxed: a token waiter or a
-        // timer is larger than most children, and most never wait.
-        group_waiter: Waiter,
-        own_waiter: Waiter,
-        grace: Option<Pin<Box<Sleep>>>,
         _error: PhantomData<fn() -> E>,
     }
+}
+
+/// What a child needs only if it goes pending, was spawned with a token or
+/// through `start`, or is cancelled within a grace period.
+#[derive(Default)]
+struct Extra {
+    /// The token `spawn_with` handed over, when there is no `Ctl` to keep it.
+    own: Option<CancellationToken>,
+    /// A `start` caller still waiting for the child's signal.
+    starter: Option<Arc<dyn Starter>>,
+    group_waiter: Waiter,
+    own_waiter: Waiter,
+    grace: Option<Pin<Box<Sleep>>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -59,28 +71,47 @@ impl<F, T, E> ChildTask<F, T, E>
 where
     F: Future<Output = Result<T, E>>,
 {
+    #[inline(always)]
     pub(crate) fn new(
         fut: F,
         sup: Arc<Supervisor>,
-        slot: Arc<Slot<T>>,
-        tracked: TaskTrackerToken,
+        spec: Spec,
+        ctl: Option<Arc<Ctl>>,
+        own: Option<CancellationToken>,
     ) -> Self {
         Self {
             fut: AssertUnwindSafe(fut).catch_unwind(),
             settle: Settle {
                 sup,
-                slot,
+                name: spec.name,
+                index: spec.index,
                 span: Span::none(),
-                dispatched: false,
+                ctl,
+                extra: (own.is_some() || spec.starter.is_some()).then(|| {
+                    Box::new(Extra {
+                        own,
+                        starter: spec.starter,
+                        ..Extra::default()
+                    })
+                }),
+                holds_slot: spec.holds_slot,
+                phase: Phase::Fresh,
                 settled: false,
-                _tracked: tracked,
+                _tracked: spec.tracked,
+                _output: PhantomData,
             },
-            phase: Phase::Fresh,
-            group_waiter: None,
-            own_waiter: None,
-            grace: None,
             _error: PhantomData,
         }
+    }
+
+    /// The child's name.
+    pub(crate) fn name(&self) -> &Name {
+        &self.settle.name
+    }
+
+    /// A queued child is given a slot as it leaves the queue.
+    pub(crate) fn hold_slot(&mut self) {
+        self.settle.holds_slot = true;
     }
 }
 
@@ -90,62 +121,49 @@ where
     T: Send + 'static,
     E: Error + Send + Sync + 'static,
 {
-    type Output = ();
+    type Output = Out<T>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Out<T>> {
         let mut this = self.project();
         let settle = &mut *this.settle;
-        if *this.phase == Phase::Fresh {
-            if settle.stop_requested(cx, &mut None, &mut None) {
-                settle.finish(Ending::Cancelled);
-                return Poll::Ready(());
+        if settle.phase == Phase::Fresh {
+            if settle.stop_requested(cx) {
+                return Poll::Ready(settle.finish(Ending::Cancelled));
             }
             settle.start();
-            *this.phase = Phase::Running;
+            settle.phase = Phase::Running;
         }
-        if *this.phase == Phase::Running {
-            let mut stopping = settle.stop_requested(cx, this.group_waiter, this.own_waiter);
+        if settle.phase == Phase::Running {
+            let mut stopping = settle.stop_requested(cx);
             if !stopping {
                 if let Poll::Ready(result) = settle.poll_child(this.fut.as_mut(), cx) {
-                    settle.finish(ending(result));
-                    return Poll::Ready(());
+                    return Poll::Ready(settle.finish(ending(result)));
                 }
                 // Pending: make sure a cancellation wakes us, then look again
                 // in case it came before the registration.
-                let ctl = &settle.slot.ctl;
-                ctl.waker.register(cx.waker());
-                if this.group_waiter.is_none() {
-                    *this.group_waiter = Some(Box::pin(settle.sup.token.clone().cancelled_owned()));
-                }
-                if let (None, Some(own)) = (this.own_waiter.as_ref(), ctl.own.get()) {
-                    *this.own_waiter = Some(Box::pin(own.clone().cancelled_owned()));
-                }
-                stopping = settle.stop_requested(cx, this.group_waiter, this.own_waiter);
+                settle.register(cx);
+                stopping = settle.stop_requested(cx);
                 if !stopping {
                     return Poll::Pending;
                 }
             }
             match settle.sup.config.grace {
-                None => {
-                    settle.finish(Ending::Cancelled);
-                    return Poll::Ready(());
-                }
+                None => return Poll::Ready(settle.finish(Ending::Cancelled)),
                 Some(grace) => {
-                    *this.grace = Some(Box::pin(tokio::time::sleep(grace)));
-                    *this.phase = Phase::Grace;
+                    settle.extra().grace = Some(Box::pin(tokio::time::sleep(grace)));
+                    settle.phase = Phase::Grace;
                 }
             }
         }
         // Within the grace period: the child may still finish, with any result.
         if let Poll::Ready(result) = settle.poll_child(this.fut.as_mut(), cx) {
-            settle.finish(ending(result));
-            return Poll::Ready(());
+            return Poll::Ready(settle.finish(ending(result)));
         }
-        if let Some(grace) = this.grace.as_mut() {
-            ready!(grace.as_mut().poll(cx));
+        let grace = settle.extra.as_mut().and_then(|extra| extra.grace.as_mut());
+        if grace.is_some_and(|grace| grace.as_mut().poll(cx).is_pending()) {
+            return Poll::Pending;
         }
-        settle.finish(Ending::Cancelled);
-        Poll::Ready(())
+        Poll::Ready(settle.finish(Ending::Cancelled))
     }
 }
 
@@ -160,39 +178,66 @@ fn ending<T, E: Error + Send + Sync + 'static>(result: Caught<T, E>) -> Ending<T
 }
 
 /// Records a child's ending exactly once: when its future settles, or, if the
-/// task is dropped before that (dropped from the queue by a cancellation, or
-/// at runtime shutdown), as cancelled. Field order matters: the tracker token
-/// is released only after the outcome is recorded.
+/// task is dropped before that (aborted through its handle, dropped from the
+/// queue by a cancellation, or at runtime shutdown), as cancelled. Field order
+/// matters: the tracker token is released only after the ending is recorded.
 struct Settle<T> {
     sup: Arc<Supervisor>,
-    slot: Arc<Slot<T>>,
+    name: Name,
+    index: usize,
     span: Span,
-    /// The task has run, so it holds one of the group's slots.
-    dispatched: bool,
+    /// Set only when the group has a grace period.
+    ctl: Option<Arc<Ctl>>,
+    extra: Option<Box<Extra>>,
+    /// The child holds one of the limit's slots, to give back as it ends.
+    holds_slot: bool,
+    phase: Phase,
     settled: bool,
     _tracked: TaskTrackerToken,
+    _output: PhantomData<fn() -> T>,
 }
 
 impl<T: Send + 'static> Settle<T> {
     /// The child starts: its span opens now, so a child queued under a limit
     /// costs no span until it runs.
     fn start(&mut self) {
-        self.dispatched = true;
-        self.span = crate::telemetry::child_span(&self.sup.span, &self.slot.name, self.slot.index);
+        self.span = crate::telemetry::child_span(&self.sup.span, &self.name, self.index);
     }
 
     /// Whether the child is to stop: the group is cancelling, the child was
     /// cancelled alone, or a token it waits on fired (a cancelled parent
     /// reaches it only that way).
-    fn stop_requested(&self, cx: &mut Context<'_>, group: &mut Waiter, own: &mut Waiter) -> bool {
+    fn stop_requested(&mut self, cx: &mut Context<'_>) -> bool {
         let fired = |waiter: &mut Waiter, cx: &mut Context<'_>| {
             waiter
                 .as_mut()
                 .is_some_and(|w| w.as_mut().poll(cx).is_ready())
         };
         self.sup.is_cancelling()
-            || self.slot.ctl.is_cancelled()
-            || fired(group, cx) | fired(own, cx)
+            || self.ctl.as_ref().is_some_and(|ctl| ctl.is_cancelled())
+            || self.extra.as_mut().is_some_and(|extra| {
+                fired(&mut extra.group_waiter, cx) | fired(&mut extra.own_waiter, cx)
+            })
+    }
+
+    /// The child went pending: it is to be woken by any cancellation.
+    fn register(&mut self, cx: &mut Context<'_>) {
+        if let Some(ctl) = &self.ctl {
+            ctl.waker.register(cx.waker());
+        }
+        let own = match &self.ctl {
+            Some(ctl) => ctl.own().cloned(),
+            None => None,
+        };
+        let extra = self.extra.get_or_insert_with(Box::default);
+        if extra.group_waiter.is_none() {
+            extra.group_waiter = Some(Box::pin(self.sup.token.clone().cancelled_owned()));
+        }
+        if extra.own_waiter.is_none() {
+            if let Some(own) = own.or_else(|| extra.own.clone()) {
+                extra.own_waiter = Some(Box::pin(own.cancelled_owned()));
+            }
+        }
     }
 
     /// Polls the child's future inside its span, as the ambient parent of any
@@ -202,16 +247,43 @@ impl<T: Send + 'static> Settle<T> {
         fut: Pin<&mut Fut>,
         cx: &mut Context<'_>,
     ) -> Poll<Fut::Output> {
-        let ambient = Ambient::Child(self.slot.clone());
+        let ambient = match &self.ctl {
+            Some(ctl) => Ambient::Child(ctl.clone()),
+            None => Ambient::Child(self.sup.clone()),
+        };
         self.span
             .in_scope(|| context::enter(ambient, || fut.poll(cx)))
     }
 }
 
 impl<T> Settle<T> {
-    fn finish(&mut self, ending: Ending<T>) {
+    fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// Reports the ending and hands the supervisor what it needs; returns
+    /// what the child's handle reads.
+    fn finish(&mut self, ending: Ending<T>) -> Out<T> {
         self.settled = true;
-        let (name, index) = (&self.slot.name, self.slot.index);
+        let starter = self.extra.as_ref().is_some_and(|e| e.starter.is_some());
+        let ending = match ending {
+            // The common case, kept lean: nothing to hand over.
+            Ending::Ok(value) if !starter => {
+                crate::telemetry::child_closed(&self.span, ChildOutcome::Ok, None);
+                let settled = Settled {
+                    index: self.index,
+                    outcome: ChildOutcome::Ok,
+                    failure: None,
+                    payload: None,
+                    held_slot: self.holds_slot,
+                    to_starter: false,
+                };
+                self.sup.settle(settled, &self.name);
+                return Out::Ok(value);
+            }
+            ending => ending,
+        };
+        let (name, index) = (&self.name, self.index);
         let (outcome, value, failure, payload) = match ending {
             Ending::Ok(value) => (ChildOutcome::Ok, Some(value), None, None),
             Ending::Cancelled => (ChildOutcome::Cancelled, None, None, None),
@@ -237,41 +309,67 @@ impl<T> Settle<T> {
             failure.as_ref().map(Failure::error_type),
         );
 
+        let extra = self.extra.as_deref_mut();
+        if let (ChildOutcome::Cancelled, Some(own)) =
+            (outcome, extra.as_ref().and_then(|e| e.own.as_ref()))
+        {
+            // Cancelled alone through its handle, the task was aborted: the
+            // token the child was given must say so too.
+            own.cancel();
+        }
+
         // Who keeps the failure: a `start` caller still waiting, the child's
         // handle (collect-all), or the group.
-        let mut slot = self.slot.lock();
-        let (failure, to_starter) = match slot.starter.take() {
+        let (failure, to_starter) = match extra.and_then(|e| e.starter.take()) {
             Some(starter) => match starter.child_ended(outcome, failure) {
                 Ok(()) => (None, true),
                 Err(back) => (back, false),
             },
             None => (failure, false),
         };
-        let failure = if self.sup.config.policy.leaves_failures_with_children() {
-            slot.failure = failure;
-            None
-        } else {
-            failure
+        let (out, failure) = match (value, failure) {
+            (Some(value), _) => (Out::Ok(value), None),
+            (None, Some(failure)) if self.sup.config.policy.leaves_failures_with_children() => {
+                (Out::Failed(outcome, Box::new(failure)), None)
+            }
+            (None, failure) if outcome == ChildOutcome::Cancelled => (Out::Cancelled, failure),
+            (None, failure) => (Out::Raised(outcome), failure),
         };
-        slot.outcome = Some(outcome);
-        slot.value = value;
-        drop(slot);
         let settled = Settled {
             index,
             outcome,
             failure,
             payload,
-            dispatched: self.dispatched,
+            held_slot: self.holds_slot,
             to_starter,
         };
         self.sup.settle(settled, name);
+        out
     }
 }
 
 impl<T> Drop for Settle<T> {
     fn drop(&mut self) {
         if !self.settled {
-            self.finish(Ending::Cancelled);
+            let _ = self.finish(Ending::Cancelled);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::future::Ready;
+
+    /// A trivial child's task must stay within 128 bytes: with tokio's header
+    /// and trailer, two cache lines (see the module docs).
+    #[test]
+    fn a_trivial_childs_task_fits_two_cache_lines() {
+        type Task = super::ChildTask<Ready<Result<u64, Infallible>>, u64, Infallible>;
+        assert!(
+            std::mem::size_of::<Task>() <= 128,
+            "{}",
+            std::mem::size_of::<Task>()
+        );
     }
 }

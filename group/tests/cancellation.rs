@@ -398,3 +398,82 @@ async fn resume_panics_reraises_after_cleanup() {
         "the sibling finished its cleanup before the panic resumed"
     );
 }
+
+/// Sets its flag when dropped: tells whether a future was stopped.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Without a grace period, a child cancelled alone stops at once: the token
+/// it was given fires (for whoever else holds it), and a group nested in it
+/// stops its own children.
+#[tokio::test(start_paused = true)]
+async fn cancelling_one_child_stops_its_token_and_nested_group() {
+    let group = Group::new("outer");
+    let (token_tx, token_rx) = oneshot::channel();
+    let inner_stopped = Arc::new(AtomicBool::new(false));
+    let flag = inner_stopped.clone();
+    let doomed = group
+        .spawn_with("runs-inner", move |token| async move {
+            token_tx.send(token).unwrap();
+            let inner = Group::new("inner");
+            inner
+                .spawn("stuck", async move {
+                    let _stopped = SetOnDrop(flag);
+                    forever::<(), ValueError>().await
+                })
+                .unwrap();
+            let _ = inner.join().await;
+            Ok::<_, ValueError>(())
+        })
+        .unwrap();
+    let token = token_rx.await.unwrap();
+    tokio::task::yield_now().await; // the inner child starts
+    assert!(!token.is_cancelled());
+
+    doomed.cancel();
+    group.join().await.unwrap();
+    assert_eq!(doomed.outcome(), Some(ChildOutcome::Cancelled));
+    assert!(token.is_cancelled(), "the child's token fired");
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        inner_stopped.load(Ordering::SeqCst),
+        "the nested child stopped"
+    );
+}
+
+/// With a grace period, a child cancelled alone sees its token fire and may
+/// finish its clean-up within the grace period, with its own result.
+#[tokio::test(start_paused = true)]
+async fn cancelling_one_child_gives_it_the_grace_period() {
+    let group = Group::builder("graceful")
+        .grace_period(ms(100))
+        .build()
+        .unwrap();
+    let child = group
+        .spawn_with("cleans-up", |token| async move {
+            token.cancelled().await;
+            sleep(ms(30)).await; // flushing
+            Ok::<_, ValueError>("flushed")
+        })
+        .unwrap();
+    let sibling = group
+        .spawn("sibling", async {
+            sleep(ms(50)).await;
+            Ok::<_, ValueError>(())
+        })
+        .unwrap();
+    tokio::task::yield_now().await;
+    let started = Instant::now();
+    child.cancel();
+    group.join().await.unwrap();
+    assert_eq!(started.elapsed(), ms(50), "the sibling ran on");
+    assert_eq!(child.into_output(), Some("flushed"));
+    assert_eq!(sibling.outcome(), Some(ChildOutcome::Ok));
+}

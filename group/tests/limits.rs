@@ -168,3 +168,35 @@ fn a_limit_of_zero_is_a_clear_error() {
         "limit must be at least 1: a limit of 0 would never run a child"
     );
 }
+
+/// A child cancelled through its handle while it waits in the queue never
+/// runs, and gives its place back: the children queued behind it still run.
+#[tokio::test(start_paused = true)]
+async fn a_child_cancelled_while_queued_gives_its_slot_back() {
+    for grace in [None, Some(ms(100))] {
+        let mut builder = Group::builder("one-at-a-time").limit(1);
+        if let Some(grace) = grace {
+            builder = builder.grace_period(grace);
+        }
+        let group = builder.build().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let child = |ran: Arc<AtomicUsize>| async move {
+            ran.fetch_add(1, Ordering::SeqCst);
+            sleep(ms(10)).await;
+            Ok::<_, ValueError>(())
+        };
+        let first = group.spawn("first", child(ran.clone())).unwrap();
+        let skipped = group.spawn("skipped", child(ran.clone())).unwrap();
+        let last = group.spawn("last", child(ran.clone())).unwrap();
+        assert_eq!(group.queued(), 2);
+        skipped.cancel();
+        tokio::time::timeout(ms(1_000), group.join())
+            .await
+            .expect("the queue moves on past the cancelled child")
+            .unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), 2, "grace {grace:?}");
+        assert_eq!(first.outcome(), Some(ChildOutcome::Ok));
+        assert_eq!(skipped.outcome(), Some(ChildOutcome::Cancelled));
+        assert_eq!(last.outcome(), Some(ChildOutcome::Ok));
+    }
+}
