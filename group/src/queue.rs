@@ -5,10 +5,13 @@
 //! A queued child is a stored future, not a task: the supervisor keeps the
 //! boxed [`Deferred`] and spawns it when a slot frees, or drops it unstarted
 //! when the group cancels. Until then its handle has no `JoinHandle` to read,
-//! so the two share a `Pending` cell.
+//! so the two share a `Pending` cell. The task waits in a box of its own and is
+//! spawned as that box, so starting it moves a pointer, not the task, and its
+//! tokio task cell holds only that pointer.
 
 use std::error::Error;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::runtime::Handle;
@@ -80,14 +83,14 @@ impl<T> Pending<T> {
 
 /// A queued child's task and its handle's cell.
 pub(crate) struct DeferredChild<F, T, E> {
-    task: Option<ChildTask<F, T, E>>,
+    task: Option<Pin<Box<ChildTask<F, T, E>>>>,
     pending: Arc<Pending<T>>,
 }
 
 impl<F, T, E> DeferredChild<F, T, E> {
     pub(crate) fn new(task: ChildTask<F, T, E>, pending: Arc<Pending<T>>) -> Self {
         Self {
-            task: Some(task),
+            task: Some(Box::pin(task)),
             pending,
         }
     }
@@ -103,7 +106,7 @@ where
         let Some(mut task) = self.task.take() else {
             return Ok(());
         };
-        task.hold_slot();
+        task.as_mut().hold_slot();
         // Spawned under the cell's lock, so a handle never finds the cell
         // still waiting once the child has run.
         let mut state = self.pending.lock();

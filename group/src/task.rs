@@ -33,8 +33,6 @@ use crate::name::Name;
 use crate::outcome::ChildOutcome;
 use crate::supervisor::{Settled, Supervisor};
 
-type Waiter = Option<Pin<Box<WaitForCancellationFutureOwned>>>;
-
 pin_project_lite::pin_project! {
     /// One child's task.
     pub(crate) struct ChildTask<F, T, E> {
@@ -45,17 +43,41 @@ pin_project_lite::pin_project! {
     }
 }
 
-/// What a child needs only if it goes pending, was spawned with a token or
-/// through `start`, or is cancelled within a grace period.
-#[derive(Default)]
-struct Extra {
-    /// The token `spawn_with` handed over, when there is no `Ctl` to keep it.
-    own: Option<CancellationToken>,
-    /// A `start` caller still waiting for the child's signal.
-    starter: Option<Arc<dyn Starter>>,
-    group_waiter: Waiter,
-    own_waiter: Waiter,
-    grace: Option<Pin<Box<Sleep>>>,
+pin_project_lite::pin_project! {
+    /// What a child needs only if it goes pending, was spawned with a token
+    /// or through `start`, or is cancelled within a grace period: one box, the
+    /// only allocation a pending child adds.
+    struct Extra {
+        // The token `spawn_with` handed over, when there is no `Ctl` to keep it.
+        own: Option<CancellationToken>,
+        // A `start` caller still waiting for the child's signal.
+        starter: Option<Arc<dyn Starter>>,
+        #[pin]
+        group_waiter: Option<WaitForCancellationFutureOwned>,
+        #[pin]
+        own_waiter: Option<WaitForCancellationFutureOwned>,
+        // Boxed: only a child cancelled within a grace period needs it.
+        grace: Option<Pin<Box<Sleep>>>,
+    }
+}
+
+impl Extra {
+    fn new(own: Option<CancellationToken>, starter: Option<Arc<dyn Starter>>) -> Self {
+        Self {
+            own,
+            starter,
+            group_waiter: None,
+            own_waiter: None,
+            grace: None,
+        }
+    }
+}
+
+/// Whether a token waiter, if there is one, has fired.
+fn fired(waiter: Pin<&mut Option<WaitForCancellationFutureOwned>>, cx: &mut Context<'_>) -> bool {
+    waiter
+        .as_pin_mut()
+        .is_some_and(|waiter| waiter.poll(cx).is_ready())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -87,13 +109,8 @@ where
                 index: spec.index,
                 span: Span::none(),
                 ctl,
-                extra: (own.is_some() || spec.starter.is_some()).then(|| {
-                    Box::new(Extra {
-                        own,
-                        starter: spec.starter,
-                        ..Extra::default()
-                    })
-                }),
+                extra: (own.is_some() || spec.starter.is_some())
+                    .then(|| Box::pin(Extra::new(own, spec.starter))),
                 holds_slot: spec.holds_slot,
                 phase: Phase::Fresh,
                 settled: false,
@@ -110,8 +127,8 @@ where
     }
 
     /// A queued child is given a slot as it leaves the queue.
-    pub(crate) fn hold_slot(&mut self) {
-        self.settle.holds_slot = true;
+    pub(crate) fn hold_slot(self: Pin<&mut Self>) {
+        self.project().settle.holds_slot = true;
     }
 }
 
@@ -150,7 +167,7 @@ where
             match settle.sup.config.grace {
                 None => return Poll::Ready(settle.finish(Ending::Cancelled)),
                 Some(grace) => {
-                    settle.extra().grace = Some(Box::pin(tokio::time::sleep(grace)));
+                    *settle.extra().project().grace = Some(Box::pin(tokio::time::sleep(grace)));
                     settle.phase = Phase::Grace;
                 }
             }
@@ -159,7 +176,10 @@ where
         if let Poll::Ready(result) = settle.poll_child(this.fut.as_mut(), cx) {
             return Poll::Ready(settle.finish(ending(result)));
         }
-        let grace = settle.extra.as_mut().and_then(|extra| extra.grace.as_mut());
+        let grace = settle
+            .extra
+            .as_mut()
+            .and_then(|e| e.as_mut().project().grace.as_mut());
         if grace.is_some_and(|grace| grace.as_mut().poll(cx).is_pending()) {
             return Poll::Pending;
         }
@@ -188,7 +208,7 @@ struct Settle<T> {
     span: Span,
     /// Set only when the group has a grace period.
     ctl: Option<Arc<Ctl>>,
-    extra: Option<Box<Extra>>,
+    extra: Option<Pin<Box<Extra>>>,
     /// The child holds one of the limit's slots, to give back as it ends.
     holds_slot: bool,
     phase: Phase,
@@ -208,15 +228,11 @@ impl<T: Send + 'static> Settle<T> {
     /// cancelled alone, or a token it waits on fired (a cancelled parent
     /// reaches it only that way).
     fn stop_requested(&mut self, cx: &mut Context<'_>) -> bool {
-        let fired = |waiter: &mut Waiter, cx: &mut Context<'_>| {
-            waiter
-                .as_mut()
-                .is_some_and(|w| w.as_mut().poll(cx).is_ready())
-        };
         self.sup.is_cancelling()
             || self.ctl.as_ref().is_some_and(|ctl| ctl.is_cancelled())
             || self.extra.as_mut().is_some_and(|extra| {
-                fired(&mut extra.group_waiter, cx) | fired(&mut extra.own_waiter, cx)
+                let extra = extra.as_mut().project();
+                fired(extra.group_waiter, cx) | fired(extra.own_waiter, cx)
             })
     }
 
@@ -225,17 +241,21 @@ impl<T: Send + 'static> Settle<T> {
         if let Some(ctl) = &self.ctl {
             ctl.waker.register(cx.waker());
         }
-        let own = match &self.ctl {
-            Some(ctl) => ctl.own().cloned(),
-            None => None,
-        };
-        let extra = self.extra.get_or_insert_with(Box::default);
+        let extra = self
+            .extra
+            .get_or_insert_with(|| Box::pin(Extra::new(None, None)));
+        let mut extra = extra.as_mut().project();
         if extra.group_waiter.is_none() {
-            extra.group_waiter = Some(Box::pin(self.sup.token.clone().cancelled_owned()));
+            let waiter = self.sup.token.clone().cancelled_owned();
+            extra.group_waiter.set(Some(waiter));
         }
         if extra.own_waiter.is_none() {
-            if let Some(own) = own.or_else(|| extra.own.clone()) {
-                extra.own_waiter = Some(Box::pin(own.cancelled_owned()));
+            let own = match &self.ctl {
+                Some(ctl) => ctl.own().cloned(),
+                None => extra.own.clone(),
+            };
+            if let Some(own) = own {
+                extra.own_waiter.set(Some(own.cancelled_owned()));
             }
         }
     }
@@ -257,8 +277,10 @@ impl<T: Send + 'static> Settle<T> {
 }
 
 impl<T> Settle<T> {
-    fn extra(&mut self) -> &mut Extra {
-        self.extra.get_or_insert_with(Box::default)
+    fn extra(&mut self) -> Pin<&mut Extra> {
+        self.extra
+            .get_or_insert_with(|| Box::pin(Extra::new(None, None)))
+            .as_mut()
     }
 
     /// Reports the ending and hands the supervisor what it needs; returns
@@ -309,10 +331,12 @@ impl<T> Settle<T> {
             failure.as_ref().map(Failure::error_type),
         );
 
-        let extra = self.extra.as_deref_mut();
-        if let (ChildOutcome::Cancelled, Some(own)) =
-            (outcome, extra.as_ref().and_then(|e| e.own.as_ref()))
-        {
+        let extra = self.extra.as_mut().map(|e| e.as_mut().project());
+        let (own, starter) = match extra {
+            Some(extra) => (extra.own.as_ref(), extra.starter.take()),
+            None => (None, None),
+        };
+        if let (ChildOutcome::Cancelled, Some(own)) = (outcome, own) {
             // Cancelled alone through its handle, the task was aborted: the
             // token the child was given must say so too.
             own.cancel();
@@ -320,7 +344,7 @@ impl<T> Settle<T> {
 
         // Who keeps the failure: a `start` caller still waiting, the child's
         // handle (collect-all), or the group.
-        let (failure, to_starter) = match extra.and_then(|e| e.starter.take()) {
+        let (failure, to_starter) = match starter {
             Some(starter) => match starter.child_ended(outcome, failure) {
                 Ok(()) => (None, true),
                 Err(back) => (back, false),
