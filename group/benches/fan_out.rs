@@ -9,6 +9,9 @@
 //! - `limit/{runtime}`: N children at most 100 at a time.
 //!
 //! Run: `cargo bench -p cohort --bench fan_out`. Report ratios, not times.
+//!
+//! glibc's heap is pinned for the run (see [`steady_heap`]);
+//! `COHORT_BENCH_GLIBC_DEFAULTS=1` keeps its defaults.
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -24,6 +27,31 @@ use tokio::task::JoinSet;
 
 /// The two runtimes every benchmark runs on: (name, worker threads).
 const RUNTIMES: [(&str, usize); 2] = [("current_thread", 0), ("multi_thread_2", 2)];
+
+/// Pins glibc's heap thresholds for the whole run. By default glibc hands
+/// memory back to the kernel after a burst of frees and raises its thresholds
+/// after each large free, so a benchmark's time depends on which benchmarks
+/// ran before it: cohort's 10k fan-out measured 4.0 ms right after
+/// `try_join_all` and 6.2 ms without it, in the same build. With fixed
+/// thresholds every benchmark sees the same heap, and memory freed by one
+/// iteration is reused by the next, as in a service under steady load.
+fn steady_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("COHORT_BENCH_GLIBC_DEFAULTS").is_none() {
+        // From glibc's <malloc.h>.
+        const M_TRIM_THRESHOLD: i32 = -1;
+        const M_MMAP_THRESHOLD: i32 = -3;
+        unsafe extern "C" {
+            fn mallopt(param: i32, value: i32) -> i32;
+        }
+        // SAFETY: mallopt only sets allocator parameters; called before the
+        // benchmarks start any thread.
+        let pinned = unsafe {
+            mallopt(M_TRIM_THRESHOLD, i32::MAX) == 1 && mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1
+        };
+        assert!(pinned, "glibc refused the heap thresholds");
+    }
+}
 
 /// A runtime with `workers` worker threads (0: current-thread). With a
 /// dispatcher, every worker thread records spans through it, as a service
@@ -87,6 +115,7 @@ async fn cohort_group(n: u64) -> u64 {
 }
 
 fn fan_out(c: &mut Criterion) {
+    steady_heap();
     for (rt_name, workers) in RUNTIMES {
         let mut g = c.benchmark_group(format!("fan_out/{rt_name}"));
         g.sample_size(20);
@@ -154,6 +183,7 @@ async fn cohort_first_failure(n: u64) -> bool {
 }
 
 fn first_failure(c: &mut Criterion) {
+    steady_heap();
     for (rt_name, workers) in RUNTIMES {
         let rt = runtime(workers, None);
         let mut g = c.benchmark_group(format!("first_failure/{rt_name}"));
@@ -211,6 +241,7 @@ async fn cohort_limit(n: u64) -> u64 {
 }
 
 fn limit(c: &mut Criterion) {
+    steady_heap();
     for (rt_name, workers) in RUNTIMES {
         let rt = runtime(workers, None);
         let mut g = c.benchmark_group(format!("limit/{rt_name}"));
