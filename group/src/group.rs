@@ -18,7 +18,7 @@ use crate::error_group::{ErrorGroup, Failure};
 use crate::handle::{ChildHandle, Link};
 use crate::name::Name;
 use crate::outcome::CancelReason;
-use crate::queue::{DeferredChild, Pending};
+use crate::queue::Pending;
 use crate::spawn_error::{SpawnError, SpawnErrorKind};
 use crate::start::{Ready, StartError};
 use crate::supervisor::Supervisor;
@@ -380,16 +380,16 @@ impl GroupHandle {
             starter,
             holds_slot: admitted.run_now,
         };
-        let (task, ctl) = child::prepare(self.sup.clone(), spec, make);
+        let (mut task, ctl) = child::prepare(self.sup.clone(), spec, make);
         let link = if admitted.run_now {
             self.sup
                 .spawn_task(&runtime, &name, task)
                 .map(Link::Spawned)
         } else {
             let pending = Arc::new(Pending::new());
-            let deferred = Box::new(DeferredChild::new(task, pending.clone()));
+            task.queue_in(pending.clone());
             self.sup
-                .enqueue(&runtime, deferred)
+                .enqueue(&runtime, Box::pin(task))
                 .map(|()| Link::Queued(pending))
         };
         let link = link.map_err(|e| refuse(SpawnErrorKind::Runtime(e)))?;

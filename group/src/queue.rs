@@ -2,17 +2,16 @@
 //! ([`Deferred`]), and the cell through which its handle finds it once it
 //! runs ([`Pending`]).
 //!
-//! A queued child is a stored future, not a task: the supervisor keeps the
-//! boxed [`Deferred`] and spawns it when a slot frees, or drops it unstarted
-//! when the group cancels. Until then its handle has no `JoinHandle` to read,
-//! so the two share a `Pending` cell. The task waits in a box of its own and is
-//! spawned as that box, so starting it moves a pointer, not the task, and its
-//! tokio task cell holds only that pointer.
+//! A queued child is a stored future, not a task: the supervisor keeps its
+//! boxed task and spawns that box when a slot frees (moving a pointer, not the
+//! task), or drops it unstarted when the group cancels. Until then its handle
+//! has no `JoinHandle` to read, so the two share a `Pending` cell, which the
+//! task keeps while it waits.
 
 use std::error::Error;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
@@ -21,10 +20,10 @@ use crate::handle::{Link, Out};
 use crate::supervisor::Supervisor;
 use crate::task::ChildTask;
 
-/// A queued child, type-erased for the supervisor's queue.
+/// A queued child's task, type-erased for the supervisor's queue.
 pub(crate) trait Deferred: Send {
     /// Spawns the child, which now holds one of the limit's slots.
-    fn start(self: Box<Self>, sup: &Supervisor, runtime: &Handle) -> std::io::Result<()>;
+    fn start(self: Pin<Box<Self>>, sup: &Supervisor, runtime: &Handle) -> std::io::Result<()>;
 }
 
 /// What a queued child's handle finds in its cell.
@@ -66,6 +65,11 @@ impl<T> Pending<T> {
         }
     }
 
+    /// The child was dropped from the queue without running.
+    pub(crate) fn dropped(&self) {
+        *self.lock() = State::Dropped;
+    }
+
     /// Where the handle finds the child from now on, once it has left the
     /// queue.
     pub(crate) fn take(&self) -> Option<Link<T>> {
@@ -81,41 +85,25 @@ impl<T> Pending<T> {
     }
 }
 
-/// A queued child's task and its handle's cell.
-pub(crate) struct DeferredChild<F, T, E> {
-    task: Option<Pin<Box<ChildTask<F, T, E>>>>,
-    pending: Arc<Pending<T>>,
-}
-
-impl<F, T, E> DeferredChild<F, T, E> {
-    pub(crate) fn new(task: ChildTask<F, T, E>, pending: Arc<Pending<T>>) -> Self {
-        Self {
-            task: Some(Box::pin(task)),
-            pending,
-        }
-    }
-}
-
-impl<F, T, E> Deferred for DeferredChild<F, T, E>
+impl<F, T, E> Deferred for ChildTask<F, T, E>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: Error + Send + Sync + 'static,
 {
-    fn start(mut self: Box<Self>, sup: &Supervisor, runtime: &Handle) -> std::io::Result<()> {
-        let Some(mut task) = self.task.take() else {
-            return Ok(());
+    fn start(mut self: Pin<Box<Self>>, sup: &Supervisor, runtime: &Handle) -> std::io::Result<()> {
+        let name = self.name().clone();
+        // Taken out of the task first: a task the runtime drops at once (it
+        // is shutting down) must not reach for the cell locked below.
+        let Some(pending) = self.as_mut().dequeue() else {
+            return sup.spawn_task(runtime, &name, self).map(drop);
         };
-        task.as_mut().hold_slot();
         // Spawned under the cell's lock, so a handle never finds the cell
         // still waiting once the child has run.
-        let mut state = self.pending.lock();
-        let cancelled = matches!(*state, State::Waiting { cancelled: true });
-        let name = task.name().clone();
-        let spawned = sup.spawn_task(runtime, &name, task);
-        match spawned {
+        let mut state = pending.lock();
+        match sup.spawn_task(runtime, &name, self) {
             Ok(task) => {
-                if cancelled {
+                if let State::Waiting { cancelled: true } = *state {
                     // Aborted before its first poll: it settles as cancelled
                     // and gives its slot back.
                     task.abort();
@@ -127,17 +115,6 @@ where
                 *state = State::Dropped;
                 Err(error)
             }
-        }
-    }
-}
-
-impl<F, T, E> Drop for DeferredChild<F, T, E> {
-    fn drop(&mut self) {
-        if self.task.is_some() {
-            // Marked before the task goes (as the fields drop, after this):
-            // the task's ending is what lets the group finish, and by then its
-            // handle must find it ended.
-            *self.pending.lock() = State::Dropped;
         }
     }
 }

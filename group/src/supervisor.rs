@@ -101,7 +101,7 @@ struct State {
 
 /// A child waiting for a slot under the concurrency limit.
 struct Queued {
-    child: Box<dyn Deferred>,
+    child: Pin<Box<dyn Deferred>>,
     runtime: Handle,
     /// How many were left in the queue when this one was taken.
     left: usize,
@@ -239,7 +239,7 @@ impl Supervisor {
     pub(crate) fn enqueue(
         &self,
         runtime: &Handle,
-        child: Box<dyn Deferred>,
+        child: Pin<Box<dyn Deferred>>,
     ) -> std::io::Result<()> {
         {
             let mut state = self.state();

@@ -33,6 +33,7 @@ use crate::error_group::Failure;
 use crate::handle::Out;
 use crate::name::Name;
 use crate::outcome::ChildOutcome;
+use crate::queue::Pending;
 use crate::supervisor::{Settled, Supervisor};
 
 pin_project_lite::pin_project! {
@@ -49,11 +50,13 @@ pin_project_lite::pin_project! {
     /// What a child needs only if it goes pending, was spawned with a token
     /// or through `start`, or is cancelled within a grace period: one box, the
     /// only allocation a pending child adds.
-    struct Extra {
+    struct Extra<T> {
         // The token `spawn_with` handed over, when there is no `Ctl` to keep it.
         own: Option<CancellationToken>,
         // A `start` caller still waiting for the child's signal.
         starter: Option<Arc<dyn Starter>>,
+        // A queued child's cell, shared with its handle.
+        pending: Option<Arc<Pending<T>>>,
         #[pin]
         group_waiter: Option<WaitForCancellationFutureOwned>,
         #[pin]
@@ -65,11 +68,12 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl Extra {
+impl<T> Extra<T> {
     fn new(own: Option<CancellationToken>, starter: Option<Arc<dyn Starter>>) -> Self {
         Self {
             own,
             starter,
+            pending: None,
             group_waiter: None,
             own_waiter: None,
             grace: None,
@@ -130,9 +134,18 @@ where
         &self.settle.name
     }
 
-    /// A queued child is given a slot as it leaves the queue.
-    pub(crate) fn hold_slot(self: Pin<&mut Self>) {
-        self.project().settle.holds_slot = true;
+    /// Queues the child: it shares `pending` with its handle until it runs.
+    pub(crate) fn queue_in(&mut self, pending: Arc<Pending<T>>) {
+        self.settle.extra().project().pending.replace(pending);
+    }
+
+    /// A queued child leaves the queue: it is given a slot, and hands back
+    /// the cell it shares with its handle.
+    pub(crate) fn dequeue(self: Pin<&mut Self>) -> Option<Arc<Pending<T>>> {
+        let settle = self.project().settle;
+        settle.holds_slot = true;
+        let extra = settle.extra.as_mut()?;
+        extra.as_mut().project().pending.take()
     }
 }
 
@@ -188,7 +201,7 @@ struct Settle<T> {
     index: usize,
     /// Set only when the group has a grace period.
     ctl: Option<Arc<Ctl>>,
-    extra: Option<Pin<Box<Extra>>>,
+    extra: Option<Pin<Box<Extra<T>>>>,
     /// The child holds one of the limit's slots, to give back as it ends.
     holds_slot: bool,
     phase: Phase,
@@ -307,7 +320,7 @@ impl<T> Settle<T> {
         }
     }
 
-    fn extra(&mut self) -> Pin<&mut Extra> {
+    fn extra(&mut self) -> Pin<&mut Extra<T>> {
         self.extra
             .get_or_insert_with(|| Box::pin(Extra::new(None, None)))
             .as_mut()
@@ -401,6 +414,14 @@ impl<T> Settle<T> {
 impl<T> Drop for Settle<T> {
     fn drop(&mut self) {
         if !self.settled {
+            if let Some(extra) = self.extra.as_mut() {
+                if let Some(pending) = extra.as_mut().project().pending.take() {
+                    // Dropped from the queue, never run. Marked before the
+                    // tracker token goes (the last field): the group is done
+                    // only once its handle would read the child as ended.
+                    pending.dropped();
+                }
+            }
             let span = self.take_span();
             let _ = self.finish(Ending::Cancelled, &span);
         }
