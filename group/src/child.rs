@@ -2,18 +2,19 @@
 //! cancels it alone when its group has a grace period; [`Ending`] is how its
 //! future ended.
 //!
-//! A child costs one allocation: the task tokio makes for it. Its output goes
-//! back to its handle through that task's `JoinHandle`, and cancelling it
-//! alone is `JoinHandle::abort`, which is exactly "stop at the next `.await`".
-//! Only a group with a grace period needs a way into a running child (to say
-//! "finish up" without dropping it), and pays one more allocation per child
-//! for it: the shared [`Ctl`].
+//! A child costs one allocation, the task tokio makes for it, until it first
+//! waits (see `Extra` in the task). Its output goes back to its handle through
+//! that task's `JoinHandle`, and cancelling it alone is `JoinHandle::abort`,
+//! which is exactly "stop at the next `.await`". Only a group with a grace
+//! period needs a way into a running child (to say "finish up" without
+//! dropping it), and pays one more allocation per child for it: the shared
+//! [`Ctl`].
 
 use std::any::Any;
 use std::error::Error;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use futures_util::task::AtomicWaker;
 use tokio_util::sync::CancellationToken;
@@ -33,7 +34,7 @@ use crate::task::ChildTask;
 #[derive(Debug)]
 pub(crate) struct Ctl {
     sup: Arc<Supervisor>,
-    own: std::sync::OnceLock<CancellationToken>,
+    own: OnceLock<CancellationToken>,
     cancelled: AtomicBool,
     pub(crate) waker: AtomicWaker,
 }
@@ -42,7 +43,7 @@ impl Ctl {
     fn new(sup: Arc<Supervisor>) -> Self {
         Self {
             sup,
-            own: std::sync::OnceLock::new(),
+            own: OnceLock::new(),
             cancelled: AtomicBool::new(false),
             waker: AtomicWaker::new(),
         }
@@ -118,6 +119,10 @@ pub(crate) struct Spec {
 
 /// Builds the task that runs one child, and its [`Ctl`] if the group has a
 /// grace period. `make` gets the child's own token if the spec asks for it.
+///
+/// Inlined, as are `ChildTask::new` and the spawn calls after it, so that the
+/// task is built where tokio moves it into its cell rather than copied through
+/// each call (about 80 instructions a child).
 #[inline(always)]
 pub(crate) fn prepare<M, F, T, E>(
     sup: Arc<Supervisor>,

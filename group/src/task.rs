@@ -47,9 +47,10 @@ pin_project_lite::pin_project! {
 }
 
 pin_project_lite::pin_project! {
-    /// What a child needs only if it goes pending, was spawned with a token
-    /// or through `start`, or is cancelled within a grace period: one box, the
-    /// only allocation a pending child adds.
+    /// What a child needs only if it goes pending, waits in the limit's
+    /// queue, was spawned with a token or through `start`, or is cancelled
+    /// within a grace period: one box, the only allocation a pending child
+    /// adds.
     struct Extra<T> {
         // The token `spawn_with` handed over, when there is no `Ctl` to keep it.
         own: Option<CancellationToken>,
@@ -174,7 +175,8 @@ where
         };
         let polled = settle.poll_running(this.fut, cx, &span);
         if polled.is_pending() {
-            // Kept only by a child that waits: most children never do.
+            // Kept only by a child that waits; one that finishes at once
+            // never stores it.
             *settle.extra().project().span = span;
         }
         polled
