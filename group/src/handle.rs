@@ -204,8 +204,9 @@ fn read<T>(link: &mut Link<T>, sup: &Supervisor) {
         // otherwise report a finished task as pending.
         let out = match tokio::task::coop::unconstrained(task).now_or_never() {
             Some(Ok(out)) => out,
-            // Aborted, or dropped at the runtime's shutdown; a panic cannot
-            // reach here, the child's task catches them.
+            // Aborted, or dropped at the runtime's shutdown. The child's own
+            // panics are caught in its task; one from elsewhere in the task
+            // (a subscriber's) reads as cancelled too.
             Some(Err(_)) => Out::Cancelled,
             None => return,
         };
