@@ -32,7 +32,7 @@ pub(crate) enum Out<T> {
     Raised(ChildOutcome),
     /// The child failed and its failure stayed with it (collect-all). Boxed:
     /// a handle is kept per child, and failures are the rare case.
-    Failed(ChildOutcome, Box<Failure>),
+    Failed(Box<Failure>),
 }
 
 impl<T> Out<T> {
@@ -40,7 +40,9 @@ impl<T> Out<T> {
         match self {
             Self::Ok(_) | Self::Taken => ChildOutcome::Ok,
             Self::Cancelled => ChildOutcome::Cancelled,
-            Self::Raised(outcome) | Self::Failed(outcome, _) => *outcome,
+            Self::Raised(outcome) => *outcome,
+            Self::Failed(failure) if failure.is_panic() => ChildOutcome::Panic,
+            Self::Failed(_) => ChildOutcome::Error,
         }
     }
 }
@@ -165,7 +167,7 @@ impl<T> ChildHandle<T> {
             Link::Ended(Out::Taken) => ChildResult::Taken,
             Link::Ended(Out::Cancelled) => ChildResult::Cancelled,
             Link::Ended(Out::Raised(_)) => ChildResult::Raised,
-            Link::Ended(Out::Failed(_, failure)) => ChildResult::Err(*failure),
+            Link::Ended(Out::Failed(failure)) => ChildResult::Err(*failure),
             Link::Spawned(_) | Link::Queued(_) => ChildResult::Running,
         }
     }

@@ -395,7 +395,7 @@ impl<T> Settle<T> {
         let (out, failure) = match (value, failure) {
             (Some(value), _) => (Out::Ok(value), None),
             (None, Some(failure)) if self.sup.config.policy.leaves_failures_with_children() => {
-                (Out::Failed(outcome, Box::new(failure)), None)
+                (Out::Failed(Box::new(failure)), None)
             }
             (None, failure) if outcome == ChildOutcome::Cancelled => (Out::Cancelled, failure),
             (None, failure) => (Out::Raised(outcome), failure),

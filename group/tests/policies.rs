@@ -212,3 +212,29 @@ async fn a_deadline_raises_under_first_success() {
             .is_some()
     );
 }
+
+/// Under collect-all a failure stays with its child, and the child's handle
+/// still tells an error from a panic.
+#[tokio::test(start_paused = true)]
+async fn collect_all_handles_tell_errors_from_panics() {
+    let group = Group::builder("gather")
+        .policy(Policy::CollectAll)
+        .build()
+        .unwrap();
+    let erring = group
+        .spawn("erring", async { Err::<(), _>(ValueError("bad".into())) })
+        .unwrap();
+    let panicking = group
+        .spawn("panicking", async {
+            if true {
+                panic!("boom");
+            }
+            Ok::<(), ValueError>(())
+        })
+        .unwrap();
+    group.join().await.expect("collect-all does not raise");
+    assert_eq!(erring.outcome(), Some(ChildOutcome::Error));
+    assert_eq!(panicking.outcome(), Some(ChildOutcome::Panic));
+    let failure = panicking.into_result().into_std().unwrap().unwrap_err();
+    assert!(failure.is_panic());
+}

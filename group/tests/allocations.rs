@@ -1,0 +1,67 @@
+//! What the crate docs promise a child costs: its task, and no other
+//! allocation until it first waits (then one, for what wakes it on
+//! cancellation). Counted by a global allocator in this test binary, as the
+//! difference between two fan-outs, so that the group's own set-up cancels
+//! out.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use cohort::Group;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Under `tokio_unstable` each child's task is also given its `group/child`
+/// name, for tokio-console: the string, and tokio's own copy of it.
+const TASK_NAME: usize = if cfg!(tokio_unstable) { 2 } else { 0 };
+
+/// Allocations made by a fan-out of `n` children, spawned, joined and read.
+async fn fan_out(n: usize, waits: bool) -> usize {
+    let mut handles = Vec::with_capacity(n);
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let group = Group::new("counted");
+    for i in 0..n {
+        let child = async move {
+            if waits {
+                tokio::task::yield_now().await;
+            }
+            Ok::<_, Infallible>(i)
+        };
+        handles.push(group.spawn("child", child).unwrap());
+    }
+    group.join().await.unwrap();
+    let sum: usize = handles.drain(..).filter_map(|h| h.into_output()).sum();
+    assert_eq!(sum, n * (n - 1) / 2);
+    ALLOCATIONS.load(Ordering::Relaxed) - before
+}
+
+/// Both cases in one test: the counter is global to this binary, and tests
+/// running side by side would count each other.
+#[tokio::test(flavor = "current_thread")]
+async fn a_child_costs_its_task_and_one_box_once_it_waits() {
+    // Warm up: the runtime's own structures grow on first use.
+    fan_out(2_000, true).await;
+
+    let per_child = (fan_out(2_000, false).await - fan_out(1_000, false).await) / 1_000;
+    assert_eq!(per_child, 1 + TASK_NAME, "a child that finishes at once");
+
+    let per_child = (fan_out(2_000, true).await - fan_out(1_000, true).await) / 1_000;
+    assert_eq!(per_child, 2 + TASK_NAME, "a child that waits once");
+}
