@@ -18,10 +18,10 @@ use std::sync::{Arc, OnceLock};
 
 use futures_util::task::AtomicWaker;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use crate::context::ChildToken;
 use crate::error_group::{BoxError, Failure};
+use crate::membership::Membership;
 use crate::name::Name;
 use crate::outcome::ChildOutcome;
 use crate::supervisor::Supervisor;
@@ -110,7 +110,7 @@ pub(crate) struct Spec {
     pub index: usize,
     /// Make the child's own token up front (`spawn_with` hands it over).
     pub with_token: bool,
-    pub tracked: TaskTrackerToken,
+    pub member: Membership,
     pub starter: Option<Arc<dyn Starter>>,
     /// The child was given one of the limit's slots when it was admitted
     /// (rather than queued for one).
@@ -124,17 +124,14 @@ pub(crate) struct Spec {
 /// task is built where tokio moves it into its cell rather than copied through
 /// each call (about 80 instructions a child).
 #[inline(always)]
-pub(crate) fn prepare<M, F, T, E>(
-    sup: Arc<Supervisor>,
-    spec: Spec,
-    make: M,
-) -> (ChildTask<F, T, E>, Option<Arc<Ctl>>)
+pub(crate) fn prepare<M, F, T, E>(spec: Spec, make: M) -> (ChildTask<F, T, E>, Option<Arc<Ctl>>)
 where
     M: FnOnce(Option<CancellationToken>) -> F,
     F: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: Error + Send + Sync + 'static,
 {
+    let sup = spec.member.supervisor();
     let ctl = sup
         .config
         .grace
@@ -148,6 +145,6 @@ where
     let fut = make(own.clone());
     // With a `Ctl`, the own token lives there.
     let own = own.filter(|_| ctl.is_none());
-    let task = ChildTask::new(fut, sup, spec, ctl.clone(), own);
+    let task = ChildTask::new(fut, spec, ctl.clone(), own);
     (task, ctl)
 }

@@ -215,8 +215,7 @@ impl Group {
         let sup = self.handle.sup.clone();
         let watch = sup.watch();
         tokio::pin!(watch);
-        let ambient = crate::context::Ambient::Token(sup.token.clone());
-        let body = crate::context::scope(ambient, body(self.handle()));
+        let body = crate::context::scope(sup.token.clone(), body(self.handle()));
         let value = tokio::select! {
             biased;
             () = sup.abort.cancelled() => None,
@@ -376,11 +375,11 @@ impl GroupHandle {
             name: name.clone(),
             index: admitted.index,
             with_token,
-            tracked: admitted.tracked,
+            member: admitted.member,
             starter,
             holds_slot: admitted.run_now,
         };
-        let (mut task, ctl) = child::prepare(self.sup.clone(), spec, make);
+        let (mut task, ctl) = child::prepare(spec, make);
         let link = if admitted.run_now {
             self.sup
                 .spawn_task(&runtime, &name, task)

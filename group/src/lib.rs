@@ -99,10 +99,11 @@
 //! A child is one tokio task and, in a group without a limit or a grace
 //! period and with a string-literal child name, nothing else: no allocation
 //! of its own until it first waits (then one, for what wakes it on
-//! cancellation), no lock, and a few atomic counts on the group (built with
-//! `tokio_unstable`, the task's `group/child` name adds its string and
-//! tokio's copy of it). Its output waits in its task until its handle reads
-//! it, as with a bare `tokio::spawn`. `BENCHMARKS.md` in the repository compares a fan-out with
+//! cancellation), no lock, and two atomic counts on the group, one as it is
+//! admitted and one as it goes (built with `tokio_unstable`, the task's
+//! `group/child` name adds its string and tokio's copy of it). Its output
+//! waits in its task until its handle reads it, as with a bare
+//! `tokio::spawn`. `BENCHMARKS.md` in the repository compares a fan-out with
 //! `JoinSet` and `tokio::spawn`.
 
 mod builder;
@@ -113,6 +114,7 @@ mod deadline;
 mod error_group;
 mod group;
 mod handle;
+mod membership;
 mod name;
 mod outcome;
 mod panic;

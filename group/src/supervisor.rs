@@ -3,23 +3,33 @@
 //! cancellation, the deadline and the unresponsive-child alarm, and the final
 //! result.
 //!
-//! Children run as ordinary tokio tasks tracked by a [`TaskTracker`]; the group
-//! is finished when the tracker is empty *and* no more children can be
-//! admitted. A spawn takes its place in the tracker *before* it counts itself
-//! in the admission word, and the group sets that word's "closed" bit *before*
-//! it checks the tracker. Both are read-modify-writes of the one word, so one
-//! comes first: a spawn racing the group's end either is seen by the group
-//! (and waited for) or sees the bit (and is refused). No child ever runs
-//! unsupervised.
+//! Children run as ordinary tokio tasks. Two counters say when the group is
+//! done: the admission word counts the children admitted, and `gone` the
+//! children whose task has been dropped (a child's [`Membership`] counts it as
+//! it goes). The group is finished when the two are equal *and* it has set
+//! the admission word's "closed" bit, which refuses new children. It sets the
+//! bit by a compare-and-swap from the very count it found equal, so a spawn
+//! racing the group's end either counts itself first (the swap fails, and the
+//! group waits for it) or sees the bit (and is refused). No child ever runs
+//! unsupervised. The last child to go wakes the group: it bumps `gone` and
+//! then reads the admission count, while the group registers its waker, then
+//! reads the admission count and then `gone`. Those four accesses are
+//! sequentially consistent, so the group's check or the child's wake-up sees
+//! the other.
+//!
+//! This is what tokio-util's `TaskTracker` does, done here because a tracker's
+//! token costs a child four atomic read-modify-writes where the counters cost
+//! one, on top of the admission it needs anyway, and because the group must
+//! close admission and finish in one step.
 //!
 //! The hot path takes no lock: admission and a successful child's settling
-//! are a few atomic operations. The lock guards what only failures,
+//! are two atomic read-modify-writes. The lock guards what only failures,
 //! cancellations, the limit's queue and the alarm need.
 //!
 //! Over the limit, a child waits in a queue as its (boxed) task future, not as a
 //! spawned task (see [`crate::queue`]), and is handed to the runtime when a
-//! running child settles. Every queued child holds its place in the tracker,
-//! so the group waits for it to run or to be dropped from the queue by a
+//! running child settles. Every queued child holds its membership, so the
+//! group waits for it to run or to be dropped from the queue by a
 //! cancellation. A child holds a slot from the moment it is given one until
 //! it settles, however it ends, even if it never ran.
 
@@ -30,12 +40,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+
+use futures_util::task::AtomicWaker;
 
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::Span;
 
 use crate::builder::Config;
@@ -43,6 +54,7 @@ use crate::context::ChildToken;
 use crate::deadline::{DEADLINE_ERROR_TYPE, DeadlineExceeded};
 use crate::error_group::{ErrorGroup, Failure};
 use crate::group::BODY_NAME;
+use crate::membership::Membership;
 use crate::name::Name;
 use crate::outcome::{CancelReason, ChildOutcome, GroupOutcome};
 use crate::queue::Deferred;
@@ -68,9 +80,15 @@ pub(crate) struct Supervisor {
     /// in the top bit, whether the group is closed to new ones: it has
     /// finished. One word, see the module docs.
     admission: AtomicUsize,
+    /// How many admitted children are gone: their task, run or not, has been
+    /// dropped.
+    gone: AtomicUsize,
+    /// The group waiting for its children to go.
+    all_gone: AtomicWaker,
     /// Every child has settled and none can be admitted.
     settled: AtomicBool,
-    succeeded: AtomicUsize,
+    /// Children that failed, or were cancelled; the others succeeded. Counted
+    /// as they settle, so that a success counts nothing but its going.
     failed: AtomicUsize,
     cancelled: AtomicUsize,
     pub(crate) span: Span,
@@ -80,7 +98,6 @@ pub(crate) struct Supervisor {
     /// Cancels the scope body: failures, deadlines and drops only (see
     /// [`CancelReason::aborts_body`]).
     pub(crate) abort: CancellationToken,
-    pub(crate) tracker: TaskTracker,
     state: Mutex<State>,
 }
 
@@ -88,6 +105,8 @@ pub(crate) struct Supervisor {
 struct State {
     /// Set by the first cancellation; no child is admitted after it.
     cancel: Option<CancelReason>,
+    /// The scope body failed: counted as a failure, but not a child.
+    body_failed: bool,
     timed_out: bool,
     /// Under a limit: children handed to the runtime and not yet settled.
     running: usize,
@@ -110,7 +129,7 @@ struct Queued {
 /// An admitted child.
 pub(crate) struct Admitted {
     pub index: usize,
-    pub tracked: TaskTrackerToken,
+    pub member: Membership,
     /// A slot was taken for it: spawn it now. Otherwise queue it.
     pub run_now: bool,
 }
@@ -141,15 +160,15 @@ impl Supervisor {
             parent,
             cancelling: AtomicBool::new(false),
             admission: AtomicUsize::new(0),
+            gone: AtomicUsize::new(0),
+            all_gone: AtomicWaker::new(),
             settled: AtomicBool::new(false),
-            succeeded: AtomicUsize::new(0),
             failed: AtomicUsize::new(0),
             cancelled: AtomicUsize::new(0),
             span,
             config,
             token,
             abort: CancellationToken::new(),
-            tracker: TaskTracker::new(),
             state: Mutex::new(State::default()),
         }
     }
@@ -178,12 +197,11 @@ impl Supervisor {
 
     /// Admits one child: its spawn index, its place in the live set, and
     /// whether it may run now (a slot was taken for it) or must queue.
-    pub(crate) fn admit(&self, child: &Name) -> Result<Admitted, SpawnErrorKind> {
-        let tracked = self.tracker.token();
+    pub(crate) fn admit(self: &Arc<Self>, child: &Name) -> Result<Admitted, SpawnErrorKind> {
         if self.cancelling.load(Ordering::Relaxed) {
             return Err(self.refusal());
         }
-        // Counted after taking a place in the tracker: see the module docs.
+        // See the module docs for the ordering.
         let mut admitted = self.admission.load(Ordering::Relaxed);
         let index = loop {
             if admitted & CLOSED != 0 {
@@ -192,7 +210,7 @@ impl Supervisor {
             match self.admission.compare_exchange_weak(
                 admitted,
                 admitted + 1,
-                Ordering::AcqRel,
+                Ordering::SeqCst,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => break admitted,
@@ -214,7 +232,7 @@ impl Supervisor {
         };
         Ok(Admitted {
             index,
-            tracked,
+            member: Membership::new(self.clone()),
             run_now,
         })
     }
@@ -306,13 +324,45 @@ impl Supervisor {
         self.admission.load(Ordering::Relaxed) & !CLOSED
     }
 
-    /// How many children are running: admitted, not settled, not queued.
+    /// How many children are running: admitted, not gone, not queued.
     pub(crate) fn running(&self) -> usize {
-        let settled = self.succeeded.load(Ordering::Relaxed)
-            + self.failed.load(Ordering::Relaxed)
-            + self.cancelled.load(Ordering::Relaxed);
+        let gone = self.gone.load(Ordering::Relaxed);
         let queued = self.queued();
-        self.spawned().saturating_sub(settled + queued)
+        self.spawned().saturating_sub(gone + queued)
+    }
+
+    /// One child's task is gone (its [`Membership`] was dropped). The last
+    /// to go wakes the group; see the module docs for the ordering.
+    pub(crate) fn child_gone(&self) {
+        let gone = self.gone.fetch_add(1, Ordering::SeqCst) + 1;
+        if gone == self.admission.load(Ordering::SeqCst) & !CLOSED {
+            self.all_gone.wake();
+        }
+    }
+
+    /// Ready once every admitted child is gone, having closed the group to
+    /// new ones in the same step.
+    fn poll_all_gone(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.all_gone.register(cx.waker());
+        let mut admitted = self.admission.load(Ordering::SeqCst);
+        loop {
+            if self.gone.load(Ordering::SeqCst) != admitted & !CLOSED {
+                return Poll::Pending;
+            }
+            match self.admission.compare_exchange(
+                admitted,
+                admitted | CLOSED,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => {
+                    self.settled.store(true, Ordering::Release);
+                    return Poll::Ready(());
+                }
+                // A child was admitted meanwhile: wait for it too.
+                Err(now) => admitted = now,
+            }
+        }
     }
 
     /// How many children wait for a slot under the concurrency limit.
@@ -321,16 +371,19 @@ impl Supervisor {
     }
 
     /// Records how a child ended, frees its slot, and applies the policy: an
-    /// outcome the policy cancels on cancels the group. Inlined: a child that
-    /// succeeds in a group without a limit or an alarm only counts itself.
+    /// outcome the policy cancels on cancels the group. Inlined: for a child
+    /// that succeeds in a group without a limit or an alarm it does nothing
+    /// (its success is counted as it goes, see [`Self::finish`]).
     #[inline(always)]
     pub(crate) fn settle(&self, settled: Settled, trigger_name: &str) {
         let counter = match settled.outcome {
-            ChildOutcome::Ok => &self.succeeded,
-            ChildOutcome::Cancelled => &self.cancelled,
-            ChildOutcome::Error | ChildOutcome::Panic => &self.failed,
+            ChildOutcome::Ok => None,
+            ChildOutcome::Cancelled => Some(&self.cancelled),
+            ChildOutcome::Error | ChildOutcome::Panic => Some(&self.failed),
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(counter) = counter {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
         let cancel = if settled.to_starter {
             None
         } else {
@@ -388,8 +441,11 @@ impl Supervisor {
     /// Records a failure of the scope body, and cancels the group.
     pub(crate) fn fail_body(&self, failure: Failure) {
         let child = failure.child_name().to_owned();
-        self.failed.fetch_add(1, Ordering::Relaxed);
-        self.state().failures.push(failure);
+        {
+            let mut state = self.state();
+            state.body_failed = true;
+            state.failures.push(failure);
+        }
         self.cancel(CancelReason::BodyFailed, Some((&child, None)));
     }
 
@@ -426,19 +482,7 @@ impl Supervisor {
     /// Waits until every child has settled and closes the group to new ones,
     /// while `watch` enforces the deadline and the alarm.
     pub(crate) async fn wait(&self, watch: Pin<&mut impl Future<Output = ()>>) {
-        self.tracker.close();
-        let settled = async {
-            loop {
-                self.tracker.wait().await;
-                // A spawn that slipped in after the wake-up is either seen
-                // here or sees the bit: see the module docs.
-                self.admission.fetch_or(CLOSED, Ordering::AcqRel);
-                if self.tracker.is_empty() {
-                    self.settled.store(true, Ordering::Release);
-                    return;
-                }
-            }
-        };
+        let settled = std::future::poll_fn(|cx| self.poll_all_gone(cx));
         tokio::select! {
             () = settled => {}
             () = watch => {}
@@ -508,11 +552,16 @@ impl Supervisor {
                 state.cancel = Some(CancelReason::ParentCancelled);
                 parent_cancelled = true;
             }
+            // Every child has gone: those that neither failed nor were
+            // cancelled succeeded.
+            let spawned = self.spawned();
+            let failed = self.failed.load(Ordering::Relaxed);
+            let cancelled = self.cancelled.load(Ordering::Relaxed);
             let counts = Counts {
-                spawned: self.spawned(),
-                succeeded: self.succeeded.load(Ordering::Relaxed),
-                failed: self.failed.load(Ordering::Relaxed),
-                cancelled: self.cancelled.load(Ordering::Relaxed),
+                spawned,
+                succeeded: spawned.saturating_sub(failed + cancelled),
+                failed: failed + usize::from(state.body_failed),
+                cancelled,
             };
             let failures = std::mem::take(&mut state.failures);
             (

@@ -8,7 +8,7 @@
 //! aligned (128 bytes on x86-64), and a large one costs far more than its
 //! bytes. What only some children need is in one [`Extra`] box, made only
 //! when needed, the child's span included: a child that finishes in its first
-//! poll keeps its span on the stack. With a trivial child the task is 88
+//! poll keeps its span on the stack. With a trivial child the task is 80
 //! bytes; with tokio's header and trailer, it spans three 64-byte lines of
 //! memory instead of four.
 
@@ -24,17 +24,17 @@ use futures_util::FutureExt as _;
 use futures_util::future::CatchUnwind;
 use tokio::time::Sleep;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
-use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::Span;
 
 use crate::child::{Ctl, Ending, Spec, Starter};
-use crate::context::{self, Ambient};
+use crate::context::{self, ChildToken};
 use crate::error_group::Failure;
 use crate::handle::Out;
+use crate::membership::Membership;
 use crate::name::Name;
 use crate::outcome::ChildOutcome;
 use crate::queue::Pending;
-use crate::supervisor::{Settled, Supervisor};
+use crate::supervisor::Settled;
 
 pin_project_lite::pin_project! {
     /// One child's task.
@@ -106,7 +106,6 @@ where
     #[inline(always)]
     pub(crate) fn new(
         fut: F,
-        sup: Arc<Supervisor>,
         spec: Spec,
         ctl: Option<Arc<Ctl>>,
         own: Option<CancellationToken>,
@@ -114,7 +113,6 @@ where
         Self {
             fut: AssertUnwindSafe(fut).catch_unwind(),
             settle: Settle {
-                sup,
                 name: spec.name,
                 index: spec.index,
                 ctl,
@@ -123,7 +121,7 @@ where
                 holds_slot: spec.holds_slot,
                 phase: Phase::Fresh,
                 settled: false,
-                _tracked: spec.tracked,
+                sup: spec.member,
                 _output: PhantomData,
             },
             _error: PhantomData,
@@ -196,9 +194,9 @@ fn ending<T, E: Error + Send + Sync + 'static>(result: Caught<T, E>) -> Ending<T
 /// Records a child's ending exactly once: when its future settles, or, if the
 /// task is dropped before that (aborted through its handle, dropped from the
 /// queue by a cancellation, or at runtime shutdown), as cancelled. Field order
-/// matters: the tracker token is released only after the ending is recorded.
+/// matters: the membership goes last, after the ending is recorded and the
+/// span and bookkeeping are dropped.
 struct Settle<T> {
-    sup: Arc<Supervisor>,
     name: Name,
     index: usize,
     /// Set only when the group has a grace period.
@@ -208,7 +206,7 @@ struct Settle<T> {
     holds_slot: bool,
     phase: Phase,
     settled: bool,
-    _tracked: TaskTrackerToken,
+    sup: Membership,
     _output: PhantomData<fn() -> T>,
 }
 
@@ -305,9 +303,9 @@ impl<T: Send + 'static> Settle<T> {
         cx: &mut Context<'_>,
         span: &Span,
     ) -> Poll<Fut::Output> {
-        let ambient = match &self.ctl {
-            Some(ctl) => Ambient::Child(ctl.clone()),
-            None => Ambient::Child(self.sup.clone()),
+        let ambient: &dyn ChildToken = match &self.ctl {
+            Some(ctl) => &**ctl,
+            None => &*self.sup,
         };
         span.in_scope(|| context::enter(ambient, || fut.poll(cx)))
     }
@@ -419,7 +417,7 @@ impl<T> Drop for Settle<T> {
             if let Some(extra) = self.extra.as_mut() {
                 if let Some(pending) = extra.as_mut().project().pending.take() {
                     // Dropped from the queue, never run. Marked before the
-                    // tracker token goes (the last field): the group is done
+                    // membership goes (the last field): the group is done
                     // only once its handle would read the child as ended.
                     pending.dropped();
                 }
@@ -435,12 +433,12 @@ mod tests {
     use std::convert::Infallible;
     use std::future::Ready;
 
-    /// A trivial child's task must stay within 88 bytes (see the module docs).
+    /// A trivial child's task must stay within 80 bytes (see the module docs).
     #[test]
     fn a_trivial_childs_task_stays_small() {
         type Task = super::ChildTask<Ready<Result<u64, Infallible>>, u64, Infallible>;
         assert!(
-            std::mem::size_of::<Task>() <= 88,
+            std::mem::size_of::<Task>() <= 80,
             "{}",
             std::mem::size_of::<Task>()
         );

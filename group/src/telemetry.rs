@@ -110,6 +110,11 @@ pub(crate) fn child_failed(span: &Span, failure: &Failure) {
 
 /// Records the child's end; `child.outcome` last, as for the group.
 pub(crate) fn child_closed(span: &Span, outcome: ChildOutcome, error_type: Option<&'static str>) {
+    // A disabled span keeps its metadata, and `record` would still look each
+    // field up by name, for nothing.
+    if span.is_disabled() {
+        return;
+    }
     if let Some(error_type) = error_type {
         span.record("error.type", error_type);
         span.record("otel.status_code", "ERROR");
