@@ -162,7 +162,7 @@ where
         let span = match settle.phase {
             Phase::Fresh => {
                 if settle.stop_requested(cx) {
-                    return Poll::Ready(settle.finish(Ending::Cancelled, &Span::none()));
+                    return Poll::Ready(settle.finish(Ending::Cancelled, Span::none()));
                 }
                 settle.phase = Phase::Running;
                 // The child starts: its span opens now, so a child queued
@@ -171,13 +171,9 @@ where
             }
             Phase::Running | Phase::Grace => settle.take_span(),
         };
-        let polled = settle.poll_running(this.fut, cx, &span);
-        if polled.is_pending() {
-            // Kept only by a child that waits; one that finishes at once
-            // never stores it.
-            *settle.extra().project().span = span;
-        }
-        polled
+        // The span goes along: kept if the child waits, closed as it ends,
+        // so that the output is the last thing built and goes straight back.
+        settle.poll_running(this.fut, cx, span)
     }
 }
 
@@ -212,12 +208,13 @@ struct Settle<T> {
 
 impl<T: Send + 'static> Settle<T> {
     /// Polls the child through its phases: running, then, once cancelled,
-    /// within the grace period.
+    /// within the grace period. The span is the child's own, closed as it
+    /// finishes, kept while it waits.
     fn poll_running<F, E>(
         &mut self,
         mut fut: Pin<&mut CatchUnwind<AssertUnwindSafe<F>>>,
         cx: &mut Context<'_>,
-        span: &Span,
+        span: Span,
     ) -> Poll<Out<T>>
     where
         F: Future<Output = Result<T, E>>,
@@ -226,7 +223,7 @@ impl<T: Send + 'static> Settle<T> {
         if self.phase == Phase::Running {
             let mut stopping = self.stop_requested(cx);
             if !stopping {
-                if let Poll::Ready(result) = self.poll_child(fut.as_mut(), cx, span) {
+                if let Poll::Ready(result) = self.poll_child(fut.as_mut(), cx, &span) {
                     return Poll::Ready(self.finish(ending(result), span));
                 }
                 // Pending: make sure a cancellation wakes us, then look again
@@ -234,7 +231,7 @@ impl<T: Send + 'static> Settle<T> {
                 self.register(cx);
                 stopping = self.stop_requested(cx);
                 if !stopping {
-                    return Poll::Pending;
+                    return self.wait(span);
                 }
             }
             match self.sup.config.grace {
@@ -246,7 +243,7 @@ impl<T: Send + 'static> Settle<T> {
             }
         }
         // Within the grace period: the child may still finish, with any result.
-        if let Poll::Ready(result) = self.poll_child(fut.as_mut(), cx, span) {
+        if let Poll::Ready(result) = self.poll_child(fut.as_mut(), cx, &span) {
             return Poll::Ready(self.finish(ending(result), span));
         }
         let grace = self
@@ -254,7 +251,7 @@ impl<T: Send + 'static> Settle<T> {
             .as_mut()
             .and_then(|e| e.as_mut().project().grace.as_mut());
         if grace.is_some_and(|grace| grace.as_mut().poll(cx).is_pending()) {
-            return Poll::Pending;
+            return self.wait(span);
         }
         Poll::Ready(self.finish(Ending::Cancelled, span))
     }
@@ -312,6 +309,13 @@ impl<T: Send + 'static> Settle<T> {
 }
 
 impl<T> Settle<T> {
+    /// The child went pending: its span is kept until the next poll. Only a
+    /// child that waits stores it; one that finishes at once never does.
+    fn wait<O>(&mut self, span: Span) -> Poll<O> {
+        *self.extra().project().span = span;
+        Poll::Pending
+    }
+
     /// The span of a child that waited, taken for this poll.
     fn take_span(&mut self) -> Span {
         match &mut self.extra {
@@ -326,15 +330,15 @@ impl<T> Settle<T> {
             .as_mut()
     }
 
-    /// Reports the ending and hands the supervisor what it needs; returns
-    /// what the child's handle reads.
-    fn finish(&mut self, ending: Ending<T>, span: &Span) -> Out<T> {
+    /// Reports the ending and hands the supervisor what it needs, then closes
+    /// the child's span; returns what the child's handle reads.
+    fn finish(&mut self, ending: Ending<T>, span: Span) -> Out<T> {
         self.settled = true;
         let starter = self.extra.as_ref().is_some_and(|e| e.starter.is_some());
         let ending = match ending {
             // The common case, kept lean: nothing to hand over.
             Ending::Ok(value) if !starter => {
-                crate::telemetry::child_closed(span, ChildOutcome::Ok, None);
+                crate::telemetry::child_closed(&span, ChildOutcome::Ok, None);
                 let settled = Settled {
                     index: self.index,
                     outcome: ChildOutcome::Ok,
@@ -344,6 +348,7 @@ impl<T> Settle<T> {
                     to_starter: false,
                 };
                 self.sup.settle(settled, &self.name);
+                drop(span);
                 return Out::Ok(value);
             }
             ending => ending,
@@ -366,9 +371,9 @@ impl<T> Settle<T> {
             }
         };
         if let Some(failure) = &failure {
-            crate::telemetry::child_failed(span, failure);
+            crate::telemetry::child_failed(&span, failure);
         }
-        crate::telemetry::child_closed(span, outcome, failure.as_ref().map(Failure::error_type));
+        crate::telemetry::child_closed(&span, outcome, failure.as_ref().map(Failure::error_type));
 
         let extra = self.extra.as_mut().map(|e| e.as_mut().project());
         let (own, starter) = match extra {
@@ -407,6 +412,7 @@ impl<T> Settle<T> {
             to_starter,
         };
         self.sup.settle(settled, name);
+        drop(span);
         out
     }
 }
@@ -423,7 +429,7 @@ impl<T> Drop for Settle<T> {
                 }
             }
             let span = self.take_span();
-            let _ = self.finish(Ending::Cancelled, &span);
+            let _ = self.finish(Ending::Cancelled, span);
         }
     }
 }
