@@ -1,4 +1,4 @@
-//! Building one child: [`prepare`] makes its task from a [`Spec`]; [`Ctl`]
+//! Building one child: [`prepare`] makes its task; [`Ctl`]
 //! cancels it alone when its group has a grace period; [`Ending`] is how its
 //! future ended.
 //!
@@ -21,10 +21,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::ChildToken;
 use crate::error_group::{BoxError, Failure};
-use crate::membership::Membership;
 use crate::name::Name;
 use crate::outcome::ChildOutcome;
-use crate::supervisor::Supervisor;
+use crate::supervisor::{Admitted, Supervisor};
 use crate::task::ChildTask;
 
 /// Cancelling one child of a group with a grace period. The group's token
@@ -104,40 +103,34 @@ pub(crate) trait Starter: Send + Sync {
     ) -> Result<(), Option<Failure>>;
 }
 
-/// How to build one child.
-pub(crate) struct Spec {
-    pub name: Name,
-    pub index: usize,
-    /// Make the child's own token up front (`spawn_with` hands it over).
-    pub with_token: bool,
-    pub member: Membership,
-    pub starter: Option<Arc<dyn Starter>>,
-    /// The child was given one of the limit's slots when it was admitted
-    /// (rather than queued for one).
-    pub holds_slot: bool,
-}
-
-/// Builds the task that runs one child, and its [`Ctl`] if the group has a
-/// grace period. `make` gets the child's own token if the spec asks for it.
+/// Builds the task that runs an admitted child, and its [`Ctl`] if the group
+/// has a grace period. `make` gets the child's own token if `with_token`
+/// (`spawn_with` hands it over); `starter` is a `start` caller.
 ///
 /// Inlined, as are `ChildTask::new` and the spawn calls after it, so that the
 /// task is built where tokio moves it into its cell rather than copied through
 /// each call (about 80 instructions a child).
 #[inline(always)]
-pub(crate) fn prepare<M, F, T, E>(spec: Spec, make: M) -> (ChildTask<F, T, E>, Option<Arc<Ctl>>)
+pub(crate) fn prepare<M, F, T, E>(
+    admitted: Admitted,
+    name: Name,
+    with_token: bool,
+    starter: Option<Arc<dyn Starter>>,
+    make: M,
+) -> (ChildTask<F, T, E>, Option<Arc<Ctl>>)
 where
     M: FnOnce(Option<CancellationToken>) -> F,
     F: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: Error + Send + Sync + 'static,
 {
-    let sup = spec.member.supervisor();
+    let sup = admitted.member.supervisor();
     let ctl = sup
         .config
         .grace
         .is_some()
         .then(|| Arc::new(Ctl::new(sup.clone())));
-    let own = match (spec.with_token, &ctl) {
+    let own = match (with_token, &ctl) {
         (false, _) => None,
         (true, Some(ctl)) => Some(ctl.token()),
         (true, None) => Some(sup.token.child_token()),
@@ -145,6 +138,9 @@ where
     let fut = make(own.clone());
     // With a `Ctl`, the own token lives there.
     let own = own.filter(|_| ctl.is_none());
-    let task = ChildTask::new(fut, spec, ctl.clone(), own);
+    let mut task = ChildTask::new(fut, name, admitted.index, admitted.member, admitted.run_now);
+    if ctl.is_some() || own.is_some() || starter.is_some() {
+        task.control(ctl.clone(), own, starter);
+    }
     (task, ctl)
 }

@@ -371,16 +371,9 @@ impl GroupHandle {
             .runtime()
             .ok_or_else(|| refuse(SpawnErrorKind::NoRuntime))?;
         let admitted = self.sup.admit(&name).map_err(refuse)?;
-        let spec = child::Spec {
-            name: name.clone(),
-            index: admitted.index,
-            with_token,
-            member: admitted.member,
-            starter,
-            holds_slot: admitted.run_now,
-        };
-        let (mut task, ctl) = child::prepare(spec, make);
-        let link = if admitted.run_now {
+        let (index, run_now) = (admitted.index, admitted.run_now);
+        let (mut task, ctl) = child::prepare(admitted, name.clone(), with_token, starter, make);
+        let link = if run_now {
             self.sup
                 .spawn_task(&runtime, &name, task)
                 .map(Link::Spawned)
@@ -392,7 +385,6 @@ impl GroupHandle {
                 .map(|()| Link::Queued(pending))
         };
         let link = link.map_err(|e| refuse(SpawnErrorKind::Runtime(e)))?;
-        let index = admitted.index;
         Ok(ChildHandle::new(name, index, self.sup.clone(), ctl, link))
     }
 

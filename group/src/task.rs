@@ -26,7 +26,7 @@ use tokio::time::Sleep;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tracing::Span;
 
-use crate::child::{Ctl, Ending, Spec, Starter};
+use crate::child::{Ctl, Ending, Starter};
 use crate::context::{self, ChildToken};
 use crate::error_group::Failure;
 use crate::handle::Out;
@@ -103,28 +103,45 @@ impl<F, T, E> ChildTask<F, T, E>
 where
     F: Future<Output = Result<T, E>>,
 {
+    /// The task of child `index`, which holds one of the limit's slots if
+    /// `holds_slot` (rather than waiting in the queue for one).
     #[inline(always)]
     pub(crate) fn new(
         fut: F,
-        spec: Spec,
-        ctl: Option<Arc<Ctl>>,
-        own: Option<CancellationToken>,
+        name: Name,
+        index: usize,
+        member: Membership,
+        holds_slot: bool,
     ) -> Self {
         Self {
             fut: AssertUnwindSafe(fut).catch_unwind(),
             settle: Settle {
-                name: spec.name,
-                index: spec.index,
-                ctl,
-                extra: (own.is_some() || spec.starter.is_some())
-                    .then(|| Box::pin(Extra::new(own, spec.starter))),
-                holds_slot: spec.holds_slot,
+                name,
+                index,
+                ctl: None,
+                extra: None,
+                holds_slot,
                 phase: Phase::Fresh,
                 settled: false,
-                sup: spec.member,
+                sup: member,
                 _output: PhantomData,
             },
             _error: PhantomData,
+        }
+    }
+
+    /// Gives the child what cancels it alone under a grace period, the token
+    /// `spawn_with` handed over (when there is no `Ctl` to keep it), and a
+    /// `start` caller.
+    pub(crate) fn control(
+        &mut self,
+        ctl: Option<Arc<Ctl>>,
+        own: Option<CancellationToken>,
+        starter: Option<Arc<dyn Starter>>,
+    ) {
+        self.settle.ctl = ctl;
+        if own.is_some() || starter.is_some() {
+            self.settle.extra = Some(Box::pin(Extra::new(own, starter)));
         }
     }
 
