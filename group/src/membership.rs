@@ -12,7 +12,7 @@ use crate::supervisor::Supervisor;
 /// whether it ran, was aborted, or was dropped from the queue unstarted.
 ///
 /// It is also the child's reference to its supervisor: one reference count,
-/// and one atomic increment as it goes (see [`Supervisor::admit`]).
+/// and one atomic increment as it goes ([`Supervisor::child_gone`]).
 pub(crate) struct Membership(Arc<Supervisor>);
 
 impl Membership {

@@ -324,6 +324,39 @@ async fn a_nested_group_reports_its_parents_cancellation() {
 
 /// A deadline is recorded as its own outcome and cancel reason; the group
 /// span carries its limit.
+/// The counts on the group's span add up however children end: the body's
+/// own failure counts as a failure but not as a child, and children dropped
+/// from the limit's queue unstarted count as cancelled.
+#[tokio::test(start_paused = true)]
+async fn the_counts_add_up_when_the_body_fails_and_queued_children_never_start() {
+    let (captured, result) = capture_run(async {
+        let group = Group::builder("counted").limit(1).build().unwrap();
+        group
+            .scope(|g| async move {
+                g.spawn("quick", async {
+                    sleep(ms(1)).await;
+                    Ok::<_, std::io::Error>(())
+                })
+                .unwrap();
+                g.spawn("stuck", forever::<(), std::io::Error>()).unwrap();
+                g.spawn("never", forever::<(), std::io::Error>()).unwrap();
+                assert_eq!(g.queued(), 2);
+                sleep(ms(2)).await;
+                // `quick` is done, `stuck` runs, `never` still waits.
+                assert_eq!((g.running(), g.queued()), (1, 1));
+                Err::<(), _>(ValueError("body gave up".into()))
+            })
+            .await
+    })
+    .await;
+    assert_eq!(result.unwrap_err().len(), 1);
+    let span = captured.span_where(telemetry::GROUP_SPAN, "group.name", "counted");
+    assert_eq!(field(&span, "group.spawned"), Some("3"));
+    assert_eq!(field(&span, "group.succeeded"), Some("1"));
+    assert_eq!(field(&span, "group.failed"), Some("1"), "the body");
+    assert_eq!(field(&span, "group.cancelled"), Some("2"));
+}
+
 #[tokio::test(start_paused = true)]
 async fn deadlines_and_limits_are_recorded() {
     let (captured, _) = capture_run(async {
