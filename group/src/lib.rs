@@ -103,8 +103,11 @@
 //! admitted and one as it goes (built with `tokio_unstable`, the task's
 //! `group/child` name adds its string and tokio's copy of it). Its output
 //! waits in its task until its handle reads it, as with a bare
-//! `tokio::spawn`. `BENCHMARKS.md` in the repository compares a fan-out with
-//! `JoinSet` and `tokio::spawn`.
+//! `tokio::spawn`. So a fan-out frees its tasks together as its handles are
+//! read: on glibc's malloc, whose default trim threshold hands such a burst
+//! back to the kernel, raise the threshold if fan-outs are large and frequent.
+//! `BENCHMARKS.md` in the repository compares a fan-out with `JoinSet` and
+//! `tokio::spawn`, and measures that effect.
 
 mod builder;
 mod catch;
