@@ -322,8 +322,6 @@ async fn a_nested_group_reports_its_parents_cancellation() {
     assert_eq!(event_field(&reason, "reason"), Some("parent_cancelled"));
 }
 
-/// A deadline is recorded as its own outcome and cancel reason; the group
-/// span carries its limit.
 /// The counts on the group's span add up however children end: the body's
 /// own failure counts as a failure but not as a child, and children dropped
 /// from the limit's queue unstarted count as cancelled.
@@ -357,6 +355,8 @@ async fn the_counts_add_up_when_the_body_fails_and_queued_children_never_start()
     assert_eq!(field(&span, "group.cancelled"), Some("2"));
 }
 
+/// A deadline is recorded as its own outcome and cancel reason; the group
+/// span carries its limit.
 #[tokio::test(start_paused = true)]
 async fn deadlines_and_limits_are_recorded() {
     let (captured, _) = capture_run(async {
