@@ -85,8 +85,6 @@ pub(crate) struct Supervisor {
     gone: AtomicUsize,
     /// The group waiting for its children to go.
     all_gone: AtomicWaker,
-    /// Every child has settled and none can be admitted.
-    settled: AtomicBool,
     /// Children that failed, or were cancelled; the others succeeded. Counted
     /// as they settle, so that a success counts nothing but its going.
     failed: AtomicUsize,
@@ -162,7 +160,6 @@ impl Supervisor {
             admission: AtomicUsize::new(0),
             gone: AtomicUsize::new(0),
             all_gone: AtomicWaker::new(),
-            settled: AtomicBool::new(false),
             failed: AtomicUsize::new(0),
             cancelled: AtomicUsize::new(0),
             span,
@@ -183,8 +180,11 @@ impl Supervisor {
     }
 
     /// Whether every child has settled, for good: the group has finished.
+    /// Only the group's finish sets the "closed" bit, and it does so after
+    /// reading every child's count out, so a reader that sees the bit also
+    /// sees each child's future dropped.
     pub(crate) fn is_settled(&self) -> bool {
-        self.settled.load(Ordering::Acquire)
+        self.admission.load(Ordering::Acquire) & CLOSED != 0
     }
 
     /// The runtime children run on: the group's, else the caller's.
@@ -355,10 +355,7 @@ impl Supervisor {
                 Ordering::SeqCst,
                 Ordering::SeqCst,
             ) {
-                Ok(_) => {
-                    self.settled.store(true, Ordering::Release);
-                    return Poll::Ready(());
-                }
+                Ok(_) => return Poll::Ready(()),
                 // A child was admitted meanwhile: wait for it too.
                 Err(now) => admitted = now,
             }
