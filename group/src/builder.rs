@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::group::Group;
 use crate::policy::Policy;
@@ -33,6 +34,7 @@ pub struct GroupBuilder {
     name: Arc<str>,
     config: Config,
     timeout: Option<Duration>,
+    parent: Option<CancellationToken>,
 }
 
 /// A group's validated options.
@@ -54,7 +56,32 @@ impl GroupBuilder {
             name,
             config: Config::default(),
             timeout: None,
+            parent: None,
         }
+    }
+
+    /// Runs the group under `token`, as its child: cancelling the token
+    /// cancels the group (reason `parent_cancelled`), as a graceful shutdown
+    /// cancels the work of a service that shares one tokio-util token. A
+    /// group built inside a child descends from that child as well.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use cohort::CancellationToken;
+    ///
+    /// let shutdown = CancellationToken::new();
+    /// let group = cohort::Group::builder("workers").parent(shutdown.clone()).build().unwrap();
+    /// group.spawn("worker", async {
+    ///     std::future::pending::<Result<(), std::io::Error>>().await
+    /// }).unwrap();
+    /// shutdown.cancel(); // Ctrl-C, say
+    /// assert!(group.join().await.is_ok(), "a shutdown is not a failure");
+    /// # }
+    /// ```
+    pub fn parent(mut self, token: CancellationToken) -> Self {
+        self.parent = Some(token);
+        self
     }
 
     /// How the group reacts to its children's outcomes; [`Policy::FailFast`]
@@ -125,8 +152,11 @@ impl GroupBuilder {
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] for a limit of zero, a zero duration, or a deadline
-    /// already past.
+    /// A [`ConfigError`] for a limit of zero or a zero grace period or alarm.
+    /// A deadline already past (or a zero timeout) is no error: the group
+    /// times out as soon as it is joined, as a request whose deadline passed
+    /// upstream should, and as asyncio's `timeout_at` and Trio's
+    /// `move_on_at` do.
     pub fn build(mut self) -> Result<Group, ConfigError> {
         let zero = |option, hint| ConfigError::ZeroDuration { option, hint };
         if self.config.grace == Some(Duration::ZERO) {
@@ -141,9 +171,6 @@ impl GroupBuilder {
                 "the alarm needs time to be worth raising",
             ));
         }
-        if self.timeout == Some(Duration::ZERO) {
-            return Err(zero("timeout", "a group with no time cannot run"));
-        }
         if self.config.limit == Some(0) {
             return Err(ConfigError::ZeroLimit);
         }
@@ -154,10 +181,7 @@ impl GroupBuilder {
             self.config.deadline = self.config.deadline.into_iter().chain(deadline).min();
         }
         if let Some(deadline) = self.config.deadline {
-            if deadline <= now {
-                return Err(ConfigError::DeadlinePassed { by: now - deadline });
-            }
-            self.config.budget = deadline - now;
+            self.config.budget = deadline.saturating_duration_since(now);
         }
         Ok(self.assemble())
     }
@@ -168,7 +192,7 @@ impl GroupBuilder {
         let timeout = self.config.deadline.map(|_| self.config.budget);
         let span =
             crate::telemetry::group_span(&self.name, policy.as_str(), self.config.limit, timeout);
-        Group::from_supervisor(Supervisor::new(self.name, span, self.config))
+        Group::from_supervisor(Supervisor::new(self.name, span, self.config, self.parent))
     }
 }
 
@@ -185,11 +209,6 @@ pub enum ConfigError {
     },
     /// A concurrency limit of zero would never run a child.
     ZeroLimit,
-    /// The deadline had already passed when the group was built.
-    DeadlinePassed {
-        /// How long ago it passed.
-        by: Duration,
-    },
 }
 
 impl fmt::Display for ConfigError {
@@ -200,9 +219,6 @@ impl fmt::Display for ConfigError {
             }
             Self::ZeroLimit => {
                 f.write_str("limit must be at least 1: a limit of 0 would never run a child")
-            }
-            Self::DeadlinePassed { by } => {
-                write!(f, "the deadline passed {by:?} before the group was built")
             }
         }
     }

@@ -19,12 +19,11 @@ use std::sync::{Arc, OnceLock};
 use futures_util::task::AtomicWaker;
 use tokio_util::sync::CancellationToken;
 
-use crate::context::ChildToken;
 use crate::error_group::{BoxError, Failure};
 use crate::name::Name;
 use crate::outcome::ChildOutcome;
 use crate::supervisor::{Admitted, Supervisor};
-use crate::task::ChildTask;
+use crate::task::{ChildTask, Settle};
 
 /// Cancelling one child of a group with a grace period. The group's token
 /// stops every child; a child is stopped alone by its flag (and its own token,
@@ -66,9 +65,9 @@ impl Ctl {
     }
 }
 
-impl ChildToken for Ctl {
+impl Ctl {
     /// The child's own token, a child of the group's, made on first use.
-    fn token(&self) -> CancellationToken {
+    pub(crate) fn token(&self) -> CancellationToken {
         let token = self
             .own
             .get_or_init(|| self.sup.token.child_token())
@@ -124,7 +123,7 @@ where
     T: Send + 'static,
     E: Error + Send + Sync + 'static,
 {
-    let sup = admitted.member.supervisor();
+    let sup = admitted.member.supervisor().clone();
     let ctl = sup
         .config
         .grace
@@ -135,12 +134,14 @@ where
         (true, Some(ctl)) => Some(ctl.token()),
         (true, None) => Some(sup.token.child_token()),
     };
+    let mut settle = Settle::new(name, admitted.index, admitted.member, admitted.run_now);
+    // `make` is the caller's code: if it panics, `settle` is dropped, and the
+    // child settles as cancelled, giving back its slot and its live entry.
     let fut = make(own.clone());
     // With a `Ctl`, the own token lives there.
     let own = own.filter(|_| ctl.is_none());
-    let mut task = ChildTask::new(fut, name, admitted.index, admitted.member, admitted.run_now);
     if ctl.is_some() || own.is_some() || starter.is_some() {
-        task.control(ctl.clone(), own, starter);
+        settle.control(ctl.clone(), own, starter);
     }
-    (task, ctl)
+    (ChildTask::new(fut, settle), ctl)
 }

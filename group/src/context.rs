@@ -3,7 +3,10 @@
 //!
 //! A group created inside a child takes a child token of it, so cancelling the
 //! outer group reaches the inner group's children at once, during a grace
-//! period too, rather than only when the outer child's future is dropped.
+//! period too, rather than only when the outer child's future is dropped. It
+//! also takes a [`Hold`] on the outer group, so that the outer group does not
+//! finish while the inner one still has tasks, even once the child that made
+//! it is gone.
 //! A child's own token is made only when something asks for it (a nested
 //! group, `spawn_with`): creating one takes the group token's lock, which a
 //! fan-out of trivial children should not pay for.
@@ -19,44 +22,63 @@ use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::ptr::NonNull;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio_util::sync::CancellationToken;
 
-/// What a new group's token descends from: a child whose token is made on
-/// demand, or a scope body, which shares its group's token.
-pub(crate) trait ChildToken: Send + Sync {
+use crate::group::BODY_NAME;
+use crate::membership::Hold;
+use crate::supervisor::Supervisor;
+
+/// What a new group descends from: a child, whose token is made on demand, or
+/// a scope body, which shares its group's token.
+pub(crate) trait Ambient {
+    /// The token the new group's token descends from.
     fn token(&self) -> CancellationToken;
+    /// Keeps the enclosing group open until the new group is done.
+    fn hold(&self) -> Option<Hold>;
 }
 
-impl ChildToken for CancellationToken {
+impl Ambient for CancellationToken {
     fn token(&self) -> CancellationToken {
         self.clone()
+    }
+
+    fn hold(&self) -> Option<Hold> {
+        None
     }
 }
 
 thread_local! {
     /// Set only by [`enter`], for the duration of its closure.
-    static CURRENT: Cell<Option<NonNull<dyn ChildToken>>> = const { Cell::new(None) };
+    static CURRENT: Cell<Option<NonNull<dyn Ambient>>> = const { Cell::new(None) };
 }
 
-/// The token a new group's token descends from: the enclosing child's or body's.
-pub(crate) fn parent_token() -> Option<CancellationToken> {
+/// What a new group descends from: the token and the hold of the enclosing
+/// child or body.
+pub(crate) fn parent() -> Option<(CancellationToken, Option<Hold>)> {
     let current = CURRENT.with(Cell::get)?;
     // SAFETY: only `enter` sets `CURRENT`, to a pointer borrowed for the whole
     // of its closure, and puts the previous value back when the closure
     // returns or unwinds. So a pointer read here, on this thread, points to a
     // value still borrowed by an `enter` further up this thread's stack.
     let current = unsafe { current.as_ref() };
-    Some(current.token())
+    Some((current.token(), current.hold()))
+}
+
+/// The token a new group's token would descend from, for tests.
+#[cfg(test)]
+fn parent_token() -> Option<CancellationToken> {
+    parent().map(|(token, _)| token)
 }
 
 /// Runs `f` (one poll of a child) with `ambient` as what groups created inside
 /// it descend from.
 #[inline]
-pub(crate) fn enter<R>(ambient: &(dyn ChildToken + 'static), f: impl FnOnce() -> R) -> R {
+pub(crate) fn enter<R>(ambient: &(dyn Ambient + 'static), f: impl FnOnce() -> R) -> R {
     /// Puts the previous ambient parent back, also when `f` unwinds.
-    struct Restore(Option<NonNull<dyn ChildToken>>);
+    struct Restore(Option<NonNull<dyn Ambient>>);
 
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -69,10 +91,24 @@ pub(crate) fn enter<R>(ambient: &(dyn ChildToken + 'static), f: impl FnOnce() ->
     f()
 }
 
+/// A scope body as the ambient parent: its groups take its group's token
+/// and hold its group open.
+pub(crate) struct BodyParent(pub(crate) Arc<Supervisor>);
+
+impl Ambient for BodyParent {
+    fn token(&self) -> CancellationToken {
+        self.0.token.clone()
+    }
+
+    fn hold(&self) -> Option<Hold> {
+        Some(Hold::take(self.0.clone(), BODY_NAME.into(), None))
+    }
+}
+
 pin_project_lite::pin_project! {
-    /// A scope body, polled with its group's token as the ambient parent.
+    /// A scope body, polled as the ambient parent of the groups it creates.
     pub(crate) struct Scoped<F> {
-        token: CancellationToken,
+        parent: BodyParent,
         #[pin]
         fut: F,
     }
@@ -83,14 +119,18 @@ impl<F: Future> Future for Scoped<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let token: &CancellationToken = this.token;
-        enter(token, || this.fut.poll(cx))
+        let parent: &BodyParent = this.parent;
+        enter(parent, || this.fut.poll(cx))
     }
 }
 
-/// Runs `fut` with `token` as what groups created inside it descend from.
-pub(crate) fn scope<F: Future>(token: CancellationToken, fut: F) -> Scoped<F> {
-    Scoped { token, fut }
+/// Runs the body `fut` of `sup`'s scope as what groups created inside it
+/// descend from.
+pub(crate) fn scope<F: Future>(sup: Arc<Supervisor>, fut: F) -> Scoped<F> {
+    Scoped {
+        parent: BodyParent(sup),
+        fut,
+    }
 }
 
 #[cfg(test)]

@@ -90,14 +90,6 @@ impl ErrorGroup {
         })
     }
 
-    pub(crate) fn single(name: Arc<str>, failure: Failure) -> Self {
-        Self {
-            id: next_id(),
-            name,
-            failures: vec![failure],
-        }
-    }
-
     /// An id unique to this group value in the process (never 0), stable as
     /// the group moves. [`split`](Self::split) and the `catch` chain build new
     /// groups, with new ids, around the same leaves.
@@ -207,7 +199,7 @@ impl Failure {
         Self::from_boxed(
             child.into(),
             index,
-            std::any::type_name::<E>(),
+            crate::error_type::error_type::<E>(),
             Box::new(error),
         )
     }

@@ -10,8 +10,8 @@ use std::num::NonZeroUsize;
 use futures_util::{Stream, StreamExt as _};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument as _;
 
+use crate::body::{Body, BodyEnd};
 use crate::builder::GroupBuilder;
 use crate::child::{self, Starter};
 use crate::error_group::{ErrorGroup, Failure};
@@ -171,21 +171,37 @@ impl Group {
         tokio::pin!(watch);
         sup.wait(watch).await;
         self.finished = true;
-        sup.finish()
+        let (result, panic) = sup.finish();
+        if let Some(payload) = panic {
+            // Every failure was reported; the panic replaces the result.
+            std::panic::resume_unwind(payload);
+        }
+        result
     }
 
     /// Runs `body` inside the group, then waits for every child.
     ///
     /// The body gets a [`GroupHandle`] to spawn with and runs concurrently with
     /// the children, as a member of the group: its error is a failure of the
-    /// group (reported under [`BODY_NAME`]), and a child's failure cancels the
-    /// body too (it is dropped at its next `.await`). An explicit
-    /// [`cancel`](GroupHandle::cancel) stops the children but lets the body run
-    /// on: it can watch [`GroupHandle::cancelled`].
+    /// group (reported under [`BODY_NAME`]), and it is cancelled as a child is,
+    /// by a child's failure, the deadline, an explicit
+    /// [`cancel`](GroupHandle::cancel) or a cancelled parent: it stops at its
+    /// next `.await`, or, with a [grace period](GroupBuilder::grace_period),
+    /// may watch [`GroupHandle::cancelled`], finish its cleanup and return
+    /// within it. Only a first success (under
+    /// [`Policy::FirstSuccess`](crate::Policy::FirstSuccess)) leaves it
+    /// running: that ends the race, not its owner.
     ///
-    /// Returns the body's value once every child has succeeded or been
-    /// cancelled, else every failure as one [`ErrorGroup`]. The body need not
-    /// be `'static`: it runs in the caller's task, so it may borrow.
+    /// Returns `Ok(Some(value))` with the body's value once every child has
+    /// succeeded or been cancelled, `Ok(None)` if the body was cancelled
+    /// before it returned and nothing failed (an early exit, as an
+    /// `async with TaskGroup()` block left by `TaskGroup.cancel()`), else
+    /// every failure as one [`ErrorGroup`]. A body that returns a refused
+    /// spawn's error (a `?` on a spawn into the closing group) is cancelled,
+    /// not failed; one that returns a [`StartError::Failed`] contributes the
+    /// started child's own failure, so that the tree's handlers find its type.
+    /// The body need not be `'static`: it runs in the caller's task, so it may
+    /// borrow.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -197,16 +213,18 @@ impl Group {
     ///         Ok::<_, cohort::SpawnError>((a, b))
     ///     })
     ///     .await
-    ///     .expect("both succeed");
+    ///     .expect("both succeed")
+    ///     .expect("nothing cancelled the body");
     /// assert_eq!((a.into_output(), b.into_output()), (Some(1), Some(2)));
     /// # }
     /// ```
     ///
     /// # Panics
     ///
-    /// As [`join`](Self::join). A panic in the body itself propagates to the
-    /// caller; unwinding drops the group, which cancels the children.
-    pub async fn scope<B, Fut, R, E>(mut self, body: B) -> Result<R, ErrorGroup>
+    /// As [`join`](Self::join). A panic in the body cancels the group like a
+    /// failure; once every child has stopped, it is reported as a panic leaf
+    /// of the body and resumed.
+    pub async fn scope<B, Fut, R, E>(mut self, body: B) -> Result<Option<R>, ErrorGroup>
     where
         B: FnOnce(GroupHandle) -> Fut,
         Fut: Future<Output = Result<R, E>>,
@@ -215,41 +233,45 @@ impl Group {
         let sup = self.handle.sup.clone();
         let watch = sup.watch();
         tokio::pin!(watch);
-        let body = crate::context::scope(sup.token.clone(), body(self.handle()));
-        let value = tokio::select! {
-            biased;
-            () = sup.abort.cancelled() => None,
-            () = &mut watch => None,
-            result = body.instrument(sup.span.clone()) => match result {
-                Ok(value) => Some(value),
-                Err(error) => {
-                    let failure = Failure::error(BODY_NAME, None, error);
-                    crate::telemetry::child_failed(&sup.span, &failure);
-                    sup.fail_body(failure);
-                    None
-                }
-            },
+        let body = Body::new(&sup, body(self.handle()));
+        tokio::pin!(body);
+        // `watch` never completes: it enforces the deadline meanwhile.
+        let ended = std::future::poll_fn(|cx| {
+            let _ = watch.as_mut().poll(cx);
+            body.as_mut().poll(cx)
+        })
+        .await;
+        let (value, body_panic) = match ended {
+            BodyEnd::Returned(Ok(value)) => (Some(value), None),
+            BodyEnd::Returned(Err(error)) => {
+                sup.body_returned(Box::new(error), crate::error_type::error_type::<E>());
+                (None, None)
+            }
+            BodyEnd::Cancelled => (None, None),
+            BodyEnd::Panicked(payload) => {
+                let message = crate::panic::message(&*payload);
+                let failure = Failure::panic(BODY_NAME, None, message);
+                crate::telemetry::child_failed(&sup.span, &failure);
+                sup.fail_body(failure);
+                (None, Some(payload))
+            }
         };
         sup.wait(watch).await;
         self.finished = true;
-        sup.finish()?;
-        // Without a failure the body is only aborted when this future is
-        // dropped, so a missing value here means a failure was reported above.
-        value.ok_or_else(|| body_lost(&sup.name))
+        let (result, child_panic) = sup.finish();
+        if let Some(payload) = body_panic.or(child_panic) {
+            std::panic::resume_unwind(payload);
+        }
+        result.map(|()| value)
     }
 }
 
-/// Defensive: the body was aborted yet no failure was recorded. Reported as a
-/// failure of the body rather than a panic.
-fn body_lost(group: &Arc<str>) -> ErrorGroup {
-    let error = std::io::Error::other("the scope body was cancelled without a recorded failure");
-    ErrorGroup::single(group.clone(), Failure::error(BODY_NAME, None, error))
-}
-
 impl Drop for Group {
+    /// Cancels the children of a group dropped unfinished; its run is
+    /// concluded, and its failures reported, once they have all stopped.
     fn drop(&mut self) {
         if !self.finished {
-            self.handle.sup.cancel(CancelReason::Dropped, None);
+            self.handle.sup.drop_unfinished();
         }
     }
 }
@@ -309,7 +331,15 @@ impl GroupHandle {
     /// it has started, returning the value it signalled: Trio's
     /// `nursery.start()`. Until it signals, the child is not yet the group's:
     /// if it fails first, the failure comes back here (and does not cancel the
-    /// group); once it has signalled, it is an ordinary child.
+    /// group); once it has signalled, it is an ordinary child. A scope body
+    /// that returns that failure with `?` hands the group the child's own
+    /// failure, so `catch::<ItsErrorType>` finds it in the tree.
+    ///
+    /// If this future is dropped before the child signals (its caller was
+    /// cancelled, or timed out), the child is cancelled as well, as in Trio:
+    /// it stops at its next `.await`, or within the grace period. A failure
+    /// it still returns while stopping has no caller to go to and is the
+    /// group's, never lost.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -446,7 +476,9 @@ impl GroupHandle {
             };
             let (slot, item) = tokio::select! {
                 biased;
-                () = self.cancelled() => break,
+                // A finished group's token is cancelled too; spawning into
+                // it is an error, as a spawn would be.
+                () = self.cancelled(), if !self.sup.is_settled() => break,
                 next = next => match next {
                     Some(next) => next,
                     None => break,
@@ -473,19 +505,27 @@ impl GroupHandle {
         self.sup.queued()
     }
 
-    /// Cancels every child and refuses new ones: an early exit, not an error.
-    /// Children end as cancelled; `join` returns `Ok(())` unless a child had
-    /// already failed. A scope body is not cancelled (see [`Group::scope`]).
+    /// Cancels every child and the scope body, and refuses new children: an
+    /// early exit, not an error (asyncio's `TaskGroup.cancel()`, Trio's
+    /// `nursery.cancel_scope.cancel()`). Each stops at its next `.await`,
+    /// after the grace period if the group has one, and ends as cancelled;
+    /// `join` returns `Ok(())` unless something had failed, and `scope`
+    /// `Ok(None)` if its body had not returned yet. Calling it again, or
+    /// after the group ended, does nothing.
     pub fn cancel(&self) {
         self.sup.cancel(CancelReason::Explicit, None);
     }
 
-    /// Whether the group is cancelling (for any reason) or finished.
+    /// Whether the group is cancelling (for any reason) or has ended: its
+    /// token ends cancelled however the run ended, as Go's errgroup cancels
+    /// its context when `Wait` returns, so that helpers watching it (the
+    /// tokens `spawn_with` hands out descend from it) stop too.
     pub fn is_cancelled(&self) -> bool {
         self.sup.token.is_cancelled()
     }
 
-    /// Resolves when the group starts cancelling its children, for any reason.
+    /// Resolves when the group starts cancelling its children, for any
+    /// reason, or has ended.
     pub async fn cancelled(&self) {
         self.sup.token.cancelled().await;
     }

@@ -109,16 +109,19 @@
 //! `BENCHMARKS.md` in the repository compares a fan-out with `JoinSet` and
 //! `tokio::spawn`, and measures that effect.
 
+mod body;
 mod builder;
 mod catch;
 mod child;
 mod context;
 mod deadline;
 mod error_group;
+mod error_type;
 mod group;
 mod handle;
 mod membership;
 mod name;
+mod no_success;
 mod outcome;
 mod panic;
 mod policy;
@@ -137,9 +140,11 @@ pub use deadline::{DEADLINE_ERROR_TYPE, DeadlineExceeded};
 pub use error_group::{
     BoxError, ErrorGroup, Failure, FailureKind, GROUP_ERROR_TYPE, Leaf, PANIC_ERROR_TYPE,
 };
+pub use error_type::{CONFIG_ERROR_TYPE, SPAWN_ERROR_TYPE, START_ERROR_TYPE};
 pub use group::{BODY_NAME, Group, GroupHandle};
 pub use handle::{ChildHandle, ChildResult};
 pub use name::Name;
+pub use no_success::{NO_SUCCESS_ERROR_TYPE, NO_SUCCESS_NAME, NoSuccess};
 pub use outcome::{CancelReason, ChildOutcome, GroupOutcome};
 pub use policy::Policy;
 pub use spawn_error::{SpawnError, SpawnErrorKind};

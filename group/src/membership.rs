@@ -1,8 +1,10 @@
-//! [`Membership`]: what keeps a group waiting for one of its children.
+//! What keeps a group waiting: [`Membership`] for one of its children, and
+//! [`Hold`] for a group nested in one of them.
 
 use std::ops::Deref;
 use std::sync::Arc;
 
+use crate::error_group::{ErrorGroup, Failure};
 use crate::supervisor::Supervisor;
 
 /// A child's place in its group, from admission until its task is gone: the
@@ -37,5 +39,40 @@ impl Deref for Membership {
 impl Drop for Membership {
     fn drop(&mut self) {
         self.0.child_gone();
+    }
+}
+
+/// A group nested in a child (or scope body) of `sup`: it keeps `sup` open
+/// until the nested group is done, so that no task under a group outlives it,
+/// even when the child that made the nested group is gone (cancelled, its
+/// future dropped) while the nested group's children still wind down. Taken
+/// when the nested group is built, given back when it finishes or, dropped
+/// unfinished, once its last child is gone.
+///
+/// A failure the nested group raises with nobody to return it to (it was
+/// dropped) is handed to `sup` in the name of the child that made it.
+pub(crate) struct Hold {
+    sup: Arc<Supervisor>,
+    child: Arc<str>,
+    index: Option<usize>,
+}
+
+impl Hold {
+    pub(crate) fn take(sup: Arc<Supervisor>, child: Arc<str>, index: Option<usize>) -> Self {
+        sup.take_hold();
+        Self { sup, child, index }
+    }
+
+    /// Hands the nested group's failures to the enclosing group, in the name
+    /// of the child (or body) that made it, and lets the enclosing group go.
+    pub(crate) fn deliver(self, errors: ErrorGroup) {
+        let failure = Failure::group(self.child.clone(), self.index, errors);
+        self.sup.adopt(failure);
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.sup.release_hold();
     }
 }

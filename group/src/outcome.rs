@@ -97,14 +97,11 @@ impl CancelReason {
         }
     }
 
-    /// Whether this cause also cancels the scope body. An explicit cancel or a
-    /// first success is an early exit the body can observe; a failure or a
-    /// deadline is not.
+    /// Whether this cause also cancels the scope body, which is a member of
+    /// the group like a child: every cause but a first success, which ends
+    /// the race the body is waiting on, not its owner.
     pub(crate) const fn aborts_body(self) -> bool {
-        !matches!(
-            self,
-            Self::Explicit | Self::ParentCancelled | Self::FirstSuccess
-        )
+        !matches!(self, Self::FirstSuccess)
     }
 }
 

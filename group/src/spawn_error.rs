@@ -79,3 +79,23 @@ impl Error for SpawnError {
         }
     }
 }
+
+impl SpawnError {
+    /// Whether the spawn was refused because the group is closing or has
+    /// finished, rather than for want of a runtime.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self.kind,
+            SpawnErrorKind::Closing(_) | SpawnErrorKind::Closed
+        )
+    }
+}
+
+/// Whether `error`, or an error in its `source()` chain, is a spawn refused
+/// because its group is closing or finished: how a cancellation reaches code
+/// that spawns with `?`.
+pub(crate) fn is_refusal(error: &(dyn Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |&e| e.source())
+        .filter_map(|e| e.downcast_ref::<SpawnError>())
+        .any(SpawnError::is_refusal)
+}

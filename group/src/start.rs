@@ -138,11 +138,30 @@ pub(crate) fn channel<V: Send + 'static>() -> (Ready<V>, Arc<dyn Starter>, Signa
     )
 }
 
+/// Waits for the child to signal. If the caller stops waiting (its future
+/// is dropped) first, the child is cancelled, as Trio cancels a task whose
+/// `start` caller was cancelled: a child nobody waits for to start never
+/// becomes an ordinary child of the group behind its caller's back.
 pub(crate) async fn wait<T, V>(
     handle: ChildHandle<T>,
     signalled: Signalled<V>,
 ) -> Result<(ChildHandle<T>, V), StartError> {
-    match signalled.await {
+    /// Cancels the child unless the wait came to an end.
+    struct Waiting<'a, T>(Option<&'a ChildHandle<T>>);
+
+    impl<T> Drop for Waiting<'_, T> {
+        fn drop(&mut self) {
+            if let Some(handle) = self.0 {
+                handle.cancel();
+            }
+        }
+    }
+
+    let mut waiting = Waiting(Some(&handle));
+    let started = signalled.await;
+    waiting.0 = None;
+    drop(waiting);
+    match started {
         Ok(Started::Ready(value)) => Ok((handle, value)),
         Ok(Started::Failed(failure)) => Err(StartError::Failed(failure)),
         Ok(Started::Ended(outcome)) => Err(StartError::NotStarted {

@@ -50,15 +50,17 @@ use tokio_util::sync::CancellationToken;
 use tracing::Span;
 
 use crate::builder::Config;
-use crate::context::ChildToken;
 use crate::deadline::{DEADLINE_ERROR_TYPE, DeadlineExceeded};
-use crate::error_group::{ErrorGroup, Failure};
+use crate::error_group::{BoxError, ErrorGroup, Failure};
 use crate::group::BODY_NAME;
-use crate::membership::Membership;
+use crate::membership::{Hold, Membership};
 use crate::name::Name;
+use crate::no_success::{NO_SUCCESS_ERROR_TYPE, NO_SUCCESS_NAME, NoSuccess};
 use crate::outcome::{CancelReason, ChildOutcome, GroupOutcome};
+use crate::policy::Policy;
 use crate::queue::Deferred;
 use crate::spawn_error::SpawnErrorKind;
+use crate::start::StartError;
 use crate::telemetry::{self, Counts};
 
 /// The name a deadline's failure is reported under.
@@ -71,8 +73,12 @@ pub(crate) struct Supervisor {
     pub(crate) name: Arc<str>,
     /// The runtime current when the group was built; children run there.
     runtime: Option<Handle>,
-    /// The enclosing child's token, which ours descends from.
-    parent: Option<CancellationToken>,
+    /// The enclosing child's (or body's) token, which ours descends from.
+    ambient: Option<CancellationToken>,
+    /// The token the group was built under ([`GroupBuilder::parent`]).
+    ///
+    /// [`GroupBuilder::parent`]: crate::GroupBuilder::parent
+    owner: Option<CancellationToken>,
     /// Set with the first cancellation: children check it before every poll
     /// without taking the token's lock, and no child is admitted after it.
     cancelling: AtomicBool,
@@ -83,6 +89,9 @@ pub(crate) struct Supervisor {
     /// How many admitted children are gone: their task, run or not, has been
     /// dropped.
     gone: AtomicUsize,
+    /// Groups nested in children (or the body) that are not done yet: each
+    /// keeps the group open, like a child (see [`Hold`]).
+    holds: AtomicUsize,
     /// The group waiting for its children to go.
     all_gone: AtomicWaker,
     /// Children that failed, or were cancelled; the others succeeded. Counted
@@ -114,6 +123,10 @@ struct State {
     panic: Option<Box<dyn Any + Send>>,
     /// Children not yet settled, kept only for the unresponsive alarm.
     live: BTreeMap<usize, Name>,
+    /// The enclosing group, kept open until this one is done.
+    hold: Option<Hold>,
+    /// The run's result has been worked out and reported.
+    concluded: bool,
 }
 
 /// A child waiting for a slot under the concurrency limit.
@@ -147,18 +160,30 @@ pub(crate) struct Settled {
 }
 
 impl Supervisor {
-    pub(crate) fn new(name: Arc<str>, span: Span, config: Config) -> Self {
-        let parent = crate::context::parent_token();
-        let token = parent
+    pub(crate) fn new(
+        name: Arc<str>,
+        span: Span,
+        config: Config,
+        owner: Option<CancellationToken>,
+    ) -> Self {
+        let (ambient, hold) = crate::context::parent().unzip();
+        let token = ambient
             .as_ref()
+            .or(owner.as_ref())
             .map_or_else(CancellationToken::new, CancellationToken::child_token);
+        let state = State {
+            hold: hold.flatten(),
+            ..State::default()
+        };
         Self {
             name,
             runtime: Handle::try_current().ok(),
-            parent,
+            ambient,
+            owner,
             cancelling: AtomicBool::new(false),
             admission: AtomicUsize::new(0),
             gone: AtomicUsize::new(0),
+            holds: AtomicUsize::new(0),
             all_gone: AtomicWaker::new(),
             failed: AtomicUsize::new(0),
             cancelled: AtomicUsize::new(0),
@@ -166,8 +191,17 @@ impl Supervisor {
             config,
             token,
             abort: CancellationToken::new(),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
         }
+    }
+
+    /// Whether a token the group descends from was cancelled. Takes each
+    /// token's lock: only groups with a parent pay for it.
+    fn parent_cancelled(&self) -> bool {
+        self.ambient
+            .iter()
+            .chain(&self.owner)
+            .any(CancellationToken::is_cancelled)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -199,6 +233,12 @@ impl Supervisor {
     /// whether it may run now (a slot was taken for it) or must queue.
     pub(crate) fn admit(self: &Arc<Self>, child: &Name) -> Result<Admitted, SpawnErrorKind> {
         if self.cancelling.load(Ordering::Relaxed) {
+            return Err(self.refusal());
+        }
+        if (self.ambient.is_some() || self.owner.is_some()) && self.parent_cancelled() {
+            // The owner is being cancelled: so is the group, before `watch`
+            // would notice.
+            self.cancel(CancelReason::ParentCancelled, None);
             return Err(self.refusal());
         }
         // See the module docs for the ordering.
@@ -346,7 +386,9 @@ impl Supervisor {
         self.all_gone.register(cx.waker());
         let mut admitted = self.admission.load(Ordering::SeqCst);
         loop {
-            if self.gone.load(Ordering::SeqCst) != admitted & !CLOSED {
+            if self.gone.load(Ordering::SeqCst) != admitted & !CLOSED
+                || self.holds.load(Ordering::SeqCst) != 0
+            {
                 return Poll::Pending;
             }
             match self.admission.compare_exchange(
@@ -359,6 +401,38 @@ impl Supervisor {
                 // A child was admitted meanwhile: wait for it too.
                 Err(now) => admitted = now,
             }
+        }
+    }
+
+    /// A group nested in a child (or the body) keeps this one open. Taken
+    /// while that child is alive, so before the group could see its children
+    /// all gone.
+    pub(crate) fn take_hold(&self) {
+        self.holds.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A nested group is done; the last one wakes the group if its children
+    /// are gone too (the ordering is that of [`Self::child_gone`]).
+    pub(crate) fn release_hold(&self) {
+        if self.holds.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.gone.load(Ordering::SeqCst) == self.admission.load(Ordering::SeqCst) & !CLOSED
+        {
+            self.all_gone.wake();
+        }
+    }
+
+    /// A failure that reached the group other than through a child's task:
+    /// that of a group nested in child `index` (or in the body, `None`),
+    /// dropped unfinished, whose children failed as they wound down. It
+    /// counts as the child's failure, with the policy's consequences.
+    pub(crate) fn adopt(&self, failure: Failure) {
+        let Some(index) = failure.child_index() else {
+            return self.fail_body(failure);
+        };
+        let name = failure.child_name().to_owned();
+        self.state().failures.push(failure);
+        if let Some(reason) = self.config.policy.cancels_on(ChildOutcome::Error) {
+            self.cancel(reason, Some((&name, Some(index))));
         }
     }
 
@@ -433,6 +507,26 @@ impl Supervisor {
         if let Some(next) = next {
             self.start_queued(next);
         }
+    }
+
+    /// The scope body returned an error of type `type_name`: a refused
+    /// spawn while the group cancels is the cancellation reaching it; a
+    /// failed `start` is the started child's own failure; anything else is
+    /// the body's failure.
+    pub(crate) fn body_returned(&self, error: BoxError, type_name: &'static str) {
+        if self.is_cancelling() && crate::spawn_error::is_refusal(&*error) {
+            return;
+        }
+        let failure = match error.downcast::<StartError>() {
+            // Reported by the child as it failed.
+            Ok(start) => match *start {
+                StartError::Failed(failure) => return self.fail_body(failure),
+                other => Failure::from_boxed(BODY_NAME.into(), None, type_name, Box::new(other)),
+            },
+            Err(error) => Failure::from_boxed(BODY_NAME.into(), None, type_name, error),
+        };
+        telemetry::child_failed(&self.span, &failure);
+        self.fail_body(failure);
     }
 
     /// Records a failure of the scope body, and cancels the group.
@@ -514,8 +608,20 @@ impl Supervisor {
             std::future::pending::<()>().await;
         };
         let parent = async {
-            if let Some(parent) = &self.parent {
-                parent.cancelled().await;
+            let watched = |token: &Option<CancellationToken>| {
+                let token = token.clone();
+                async move {
+                    match token {
+                        Some(token) => token.cancelled_owned().await,
+                        None => std::future::pending().await,
+                    }
+                }
+            };
+            if self.ambient.is_some() || self.owner.is_some() {
+                tokio::select! {
+                    () = watched(&self.ambient) => {}
+                    () = watched(&self.owner) => {}
+                }
                 self.cancel(CancelReason::ParentCancelled, None);
             }
             std::future::pending::<()>().await;
@@ -523,26 +629,77 @@ impl Supervisor {
         tokio::join!(deadline, alarm, parent);
     }
 
+    /// The deadline passed. A group already ending (a child failed, it was
+    /// cancelled) is not failed a second time: its outcome and its tree stay
+    /// those of the real cause. A first success ends the race but not the
+    /// body, which the deadline still bounds.
     fn time_out(&self) {
-        let error = Box::new(DeadlineExceeded::new(self.config.budget));
-        let failure = Failure::from_boxed(DEADLINE_NAME.into(), None, DEADLINE_ERROR_TYPE, error);
         {
             let mut state = self.state();
+            if state.cancel.is_some_and(CancelReason::aborts_body) || self.is_settled() {
+                return;
+            }
+            let error = Box::new(DeadlineExceeded::new(self.config.budget));
+            let failure =
+                Failure::from_boxed(DEADLINE_NAME.into(), None, DEADLINE_ERROR_TYPE, error);
             state.timed_out = true;
             state.failures.push(failure);
         }
         self.cancel(CancelReason::Deadline, None);
     }
 
-    /// Records the run's outcome on its span and returns the result: the
-    /// failures as an [`ErrorGroup`], in spawn order (the body and the
-    /// deadline last), unless the policy keeps them from raising. Resumes the
-    /// first panic instead when the group was built to.
-    pub(crate) fn finish(&self) -> Result<(), ErrorGroup> {
-        let mut parent_cancelled = false;
-        let (mut failures, counts, cancel, timed_out, panic) = {
+    /// Finishes a joined run: works out and reports its result (see
+    /// [`Self::conclude`]) and lets an enclosing group go.
+    pub(crate) fn finish(&self) -> Concluded {
+        let concluded = self.conclude();
+        drop(self.state().hold.take());
+        concluded
+    }
+
+    /// The group was dropped unfinished: once its last child has gone, its
+    /// run is concluded here, so that its failures are still reported (as
+    /// leaf records, and to an enclosing group that is waiting for it).
+    /// Called by the dropped group and then by the last of its children to go.
+    fn finish_dropped(self: &Arc<Self>) {
+        let waker = std::task::Waker::from(Arc::new(Drain(self.clone())));
+        if self
+            .poll_all_gone(&mut Context::from_waker(&waker))
+            .is_pending()
+        {
+            return;
+        }
+        // The waker holds the supervisor: let it go.
+        drop(self.all_gone.take());
+        let hold = {
             let mut state = self.state();
-            if state.cancel.is_none() && self.token.is_cancelled() {
+            if std::mem::replace(&mut state.concluded, true) {
+                return; // woken once more after the end
+            }
+            state.hold.take()
+        };
+        // A dropped group resumes no panic: there is nobody to resume it in.
+        let (result, _panic) = self.conclude();
+        if let (Err(errors), Some(hold)) = (result, hold) {
+            hold.deliver(errors);
+        }
+    }
+
+    /// The group is dropped unfinished: it cancels, and concludes its run
+    /// once every child has gone.
+    pub(crate) fn drop_unfinished(self: &Arc<Self>) {
+        self.cancel(CancelReason::Dropped, None);
+        self.finish_dropped();
+    }
+
+    /// Records the run's outcome on its span and reports its result: the
+    /// failures as an [`ErrorGroup`], in spawn order (the body and the
+    /// deadline last), unless the policy keeps them from raising. Returns it
+    /// with the first panic's payload, if the group was built to resume it.
+    fn conclude(&self) -> Concluded {
+        let mut parent_cancelled = false;
+        let (mut failures, counts, cancel, timed_out, panic, body_failed) = {
+            let mut state = self.state();
+            if state.cancel.is_none() && (self.token.is_cancelled() || self.parent_cancelled()) {
                 // Nobody here cancelled the token: it descends from the token
                 // of an enclosing child, which was cancelled (and the group
                 // finished before `watch` noticed). Reported below.
@@ -567,6 +724,7 @@ impl Supervisor {
                 state.cancel,
                 state.timed_out,
                 state.panic.take(),
+                state.body_failed,
             )
         };
         if parent_cancelled {
@@ -577,13 +735,22 @@ impl Supervisor {
                 None,
             );
         }
+        if self.config.policy == Policy::FirstSuccess
+            && counts.succeeded == 0
+            && failures.is_empty()
+        {
+            // A race nobody won is not a success, even with nothing failed.
+            let error = Box::new(NoSuccess::new(counts.spawned, counts.cancelled));
+            failures.push(Failure::from_boxed(
+                NO_SUCCESS_NAME.into(),
+                None,
+                NO_SUCCESS_ERROR_TYPE,
+                error,
+            ));
+        }
         // The body is the group's owner: its failure always raises, whatever
-        // the policy says of the children's.
-        let body_failed = failures
-            .iter()
-            .any(|f| f.child_name() == BODY_NAME && f.child_index().is_none());
-        // So does a passed deadline: it aborted the body and cut the children
-        // short, whatever they achieved.
+        // the policy says of the children's. So does a passed deadline: it
+        // aborted the body and cut the children short, whatever they achieved.
         let raises = body_failed
             || timed_out
             || (!failures.is_empty() && self.config.policy.raises(counts.succeeded));
@@ -603,19 +770,22 @@ impl Supervisor {
         };
         // After the raise: a layer reads the outcome as "this group is done".
         telemetry::group_closed(&self.span, outcome, counts);
-        if let Some(payload) = panic {
-            // Every failure was reported above; the panic replaces the result.
-            std::panic::resume_unwind(payload);
-        }
-        result
+        // The token ends cancelled, whatever ended the run, so that helpers
+        // watching it stop, as Go's errgroup cancels its context when `Wait`
+        // returns.
+        self.token.cancel();
+        (result, panic)
     }
 }
 
-impl ChildToken for Supervisor {
-    /// A child of a group without a grace period is cancelled alone by
-    /// aborting its task, which drops any group nested in it: such a group
-    /// descends from the group's token directly.
-    fn token(&self) -> CancellationToken {
-        self.token.child_token()
+/// A run's result, and the panic to resume instead of returning it.
+pub(crate) type Concluded = (Result<(), ErrorGroup>, Option<Box<dyn Any + Send>>);
+
+/// Wakes a dropped group as its children go, to conclude its run.
+struct Drain(Arc<Supervisor>);
+
+impl std::task::Wake for Drain {
+    fn wake(self: Arc<Self>) {
+        self.0.finish_dropped();
     }
 }

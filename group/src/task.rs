@@ -27,10 +27,11 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tracing::Span;
 
 use crate::child::{Ctl, Ending, Starter};
-use crate::context::{self, ChildToken};
+use crate::context::{self, Ambient};
 use crate::error_group::Failure;
+use crate::error_type::error_type;
 use crate::handle::Out;
-use crate::membership::Membership;
+use crate::membership::{Hold, Membership};
 use crate::name::Name;
 use crate::outcome::ChildOutcome;
 use crate::queue::Pending;
@@ -92,7 +93,7 @@ fn fired(waiter: Pin<&mut Option<WaitForCancellationFutureOwned>>, cx: &mut Cont
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Not polled yet: a child cancelled now never starts.
+    /// Not polled yet: its span is not open.
     Fresh,
     Running,
     /// Cancelled, finishing within the grace period.
@@ -103,45 +104,13 @@ impl<F, T, E> ChildTask<F, T, E>
 where
     F: Future<Output = Result<T, E>>,
 {
-    /// The task of child `index`, which holds one of the limit's slots if
-    /// `holds_slot` (rather than waiting in the queue for one).
+    /// The task running `fut` for the child `settle` stands for.
     #[inline(always)]
-    pub(crate) fn new(
-        fut: F,
-        name: Name,
-        index: usize,
-        member: Membership,
-        holds_slot: bool,
-    ) -> Self {
+    pub(crate) fn new(fut: F, settle: Settle<T>) -> Self {
         Self {
             fut: AssertUnwindSafe(fut).catch_unwind(),
-            settle: Settle {
-                name,
-                index,
-                ctl: None,
-                extra: None,
-                holds_slot,
-                phase: Phase::Fresh,
-                settled: false,
-                sup: member,
-                _output: PhantomData,
-            },
+            settle,
             _error: PhantomData,
-        }
-    }
-
-    /// Gives the child what cancels it alone under a grace period, the token
-    /// `spawn_with` handed over (when there is no `Ctl` to keep it), and a
-    /// `start` caller.
-    pub(crate) fn control(
-        &mut self,
-        ctl: Option<Arc<Ctl>>,
-        own: Option<CancellationToken>,
-        starter: Option<Arc<dyn Starter>>,
-    ) {
-        self.settle.ctl = ctl;
-        if own.is_some() || starter.is_some() {
-            self.settle.extra = Some(Box::pin(Extra::new(own, starter)));
         }
     }
 
@@ -178,7 +147,12 @@ where
         let settle = &mut *this.settle;
         let span = match settle.phase {
             Phase::Fresh => {
-                if settle.stop_requested(cx) {
+                // A child runs its first step even if its group cancelled
+                // since it was spawned: it was already queued, as in asyncio
+                // and Trio, and a cancellation lands at its next suspension.
+                // One cancelled alone before it ran never starts (an abort,
+                // without a grace period).
+                if settle.ctl.as_ref().is_some_and(|ctl| ctl.is_cancelled()) {
                     return Poll::Ready(settle.finish(Ending::Cancelled, Span::none()));
                 }
                 settle.phase = Phase::Running;
@@ -196,20 +170,15 @@ where
 
 type Caught<T, E> = std::thread::Result<Result<T, E>>;
 
-fn ending<T, E: Error + Send + Sync + 'static>(result: Caught<T, E>) -> Ending<T> {
-    match result {
-        Ok(Ok(value)) => Ending::Ok(value),
-        Ok(Err(error)) => Ending::Error(std::any::type_name::<E>(), Box::new(error)),
-        Err(payload) => Ending::Panic(payload),
-    }
-}
-
 /// Records a child's ending exactly once: when its future settles, or, if the
 /// task is dropped before that (aborted through its handle, dropped from the
-/// queue by a cancellation, or at runtime shutdown), as cancelled. Field order
-/// matters: the membership goes last, after the ending is recorded and the
-/// span and bookkeeping are dropped.
-struct Settle<T> {
+/// queue by a cancellation, or at runtime shutdown), as cancelled. Made as
+/// the child is admitted, before its future is, so that a child whose future
+/// is never made (the `make` closure of `spawn_with` panicked) settles as
+/// cancelled too and gives its slot back. Field order matters: the
+/// membership goes last, after the ending is recorded and the span and
+/// bookkeeping are dropped.
+pub(crate) struct Settle<T> {
     name: Name,
     index: usize,
     /// Set only when the group has a grace period.
@@ -221,6 +190,40 @@ struct Settle<T> {
     settled: bool,
     sup: Membership,
     _output: PhantomData<fn() -> T>,
+}
+
+impl<T> Settle<T> {
+    /// Child `index`, which holds one of the limit's slots if `holds_slot`
+    /// (rather than waiting in the queue for one).
+    #[inline(always)]
+    pub(crate) fn new(name: Name, index: usize, member: Membership, holds_slot: bool) -> Self {
+        Self {
+            name,
+            index,
+            ctl: None,
+            extra: None,
+            holds_slot,
+            phase: Phase::Fresh,
+            settled: false,
+            sup: member,
+            _output: PhantomData,
+        }
+    }
+
+    /// Gives the child what cancels it alone under a grace period, the token
+    /// `spawn_with` handed over (when there is no `Ctl` to keep it), and a
+    /// `start` caller.
+    pub(crate) fn control(
+        &mut self,
+        ctl: Option<Arc<Ctl>>,
+        own: Option<CancellationToken>,
+        starter: Option<Arc<dyn Starter>>,
+    ) {
+        self.ctl = ctl;
+        if own.is_some() || starter.is_some() {
+            self.extra = Some(Box::pin(Extra::new(own, starter)));
+        }
+    }
 }
 
 impl<T: Send + 'static> Settle<T> {
@@ -238,30 +241,33 @@ impl<T: Send + 'static> Settle<T> {
         E: Error + Send + Sync + 'static,
     {
         if self.phase == Phase::Running {
-            let mut stopping = self.stop_requested(cx);
-            if !stopping {
-                if let Poll::Ready(result) = self.poll_child(fut.as_mut(), cx, &span) {
-                    return Poll::Ready(self.finish(ending(result), span));
-                }
-                // Pending: make sure a cancellation wakes us, then look again
-                // in case it came before the registration.
+            // The step the child was woken for runs, cancelled or not: a
+            // cancellation lands where the child next waits.
+            if let Poll::Ready(result) = self.poll_child(fut.as_mut(), cx, &span) {
+                return Poll::Ready(self.finish(self.ending(result), span));
+            }
+            if !self.stop_requested(cx) {
+                // Make sure a cancellation wakes us, then look again in case
+                // it came before the registration.
                 self.register(cx);
-                stopping = self.stop_requested(cx);
-                if !stopping {
+                if !self.stop_requested(cx) {
                     return self.wait(span);
                 }
             }
-            match self.sup.config.grace {
-                None => return Poll::Ready(self.finish(Ending::Cancelled, span)),
-                Some(grace) => {
-                    *self.extra().project().grace = Some(Box::pin(tokio::time::sleep(grace)));
-                    self.phase = Phase::Grace;
-                }
+            let Some(grace) = self.sup.config.grace else {
+                return Poll::Ready(self.finish(Ending::Cancelled, span));
+            };
+            self.phase = Phase::Grace;
+            let extra = self.extra().project();
+            let timer = extra.grace.insert(Box::pin(tokio::time::sleep(grace)));
+            if timer.as_mut().poll(cx).is_pending() {
+                return self.wait(span);
             }
+            return Poll::Ready(self.finish(Ending::Cancelled, span));
         }
         // Within the grace period: the child may still finish, with any result.
         if let Poll::Ready(result) = self.poll_child(fut.as_mut(), cx, &span) {
-            return Poll::Ready(self.finish(ending(result), span));
+            return Poll::Ready(self.finish(self.ending(result), span));
         }
         let grace = self
             .extra
@@ -317,11 +323,51 @@ impl<T: Send + 'static> Settle<T> {
         cx: &mut Context<'_>,
         span: &Span,
     ) -> Poll<Fut::Output> {
-        let ambient: &dyn ChildToken = match &self.ctl {
-            Some(ctl) => &**ctl,
-            None => &*self.sup,
-        };
-        span.in_scope(|| context::enter(ambient, || fut.poll(cx)))
+        span.in_scope(|| context::enter(self, || fut.poll(cx)))
+    }
+
+    /// How the child's future ended. An error that is a refused spawn, while
+    /// the child is being cancelled, is that cancellation reaching it (a `?`
+    /// on a spawn into its closing group), not a failure.
+    fn ending<E: Error + Send + Sync + 'static>(&self, result: Caught<T, E>) -> Ending<T> {
+        match result {
+            Ok(Ok(value)) => Ending::Ok(value),
+            Ok(Err(error)) if crate::spawn_error::is_refusal(&error) && self.cancelled_now() => {
+                Ending::Cancelled
+            }
+            Ok(Err(error)) => Ending::Error(error_type::<E>(), Box::new(error)),
+            Err(payload) => Ending::Panic(payload),
+        }
+    }
+
+    /// Whether the child is being cancelled, without registering for it.
+    fn cancelled_now(&self) -> bool {
+        self.sup.is_cancelling()
+            || self.sup.token.is_cancelled()
+            || self.ctl.as_ref().is_some_and(|ctl| ctl.is_cancelled())
+            || self
+                .extra
+                .as_ref()
+                .and_then(|extra| extra.own.as_ref())
+                .is_some_and(CancellationToken::is_cancelled)
+    }
+}
+
+/// A child is the ambient parent of the groups it creates: their tokens
+/// descend from its own, and they hold its group open.
+impl<T> Ambient for Settle<T> {
+    fn token(&self) -> CancellationToken {
+        match &self.ctl {
+            Some(ctl) => ctl.token(),
+            // Cancelled alone, such a child is aborted, which drops the
+            // groups nested in it: they descend from the group's token.
+            None => self.sup.token.child_token(),
+        }
+    }
+
+    fn hold(&self) -> Option<Hold> {
+        let sup = self.sup.supervisor().clone();
+        Some(Hold::take(sup, self.name.to_shared(), Some(self.index)))
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cohort::{BODY_NAME, CancelReason, ChildOutcome, FailureKind, Group, SpawnErrorKind};
+use cohort::{BODY_NAME, ChildOutcome, FailureKind, Group};
 use support::{ValueError, connection_error, fails_after, forever, ms};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep};
@@ -123,9 +123,12 @@ async fn grace_period_lets_cleanup_finish_and_bounds_it() {
     assert_eq!(stubborn.outcome(), Some(ChildOutcome::Cancelled));
 }
 
-/// A child cancelled before it first ran never starts, as in asyncio.
+/// A child spawned before its sibling failed, but not polled yet, still runs
+/// its first step: it was already queued, as in asyncio and Trio, and a
+/// cancellation lands at its next suspension point. It finished in that step,
+/// so it succeeded, and the grace period is never started.
 #[tokio::test(start_paused = true)]
-async fn a_child_cancelled_before_it_starts_never_runs() {
+async fn a_child_not_yet_polled_still_runs_its_first_step() {
     let ran = Arc::new(AtomicBool::new(false));
     let group = Group::builder("early")
         .grace_period(ms(50))
@@ -147,13 +150,77 @@ async fn a_child_cancelled_before_it_starts_never_runs() {
     };
     let started = Instant::now();
     group.join().await.unwrap_err();
-    assert!(!ran.load(Ordering::SeqCst));
+    assert!(ran.load(Ordering::SeqCst));
+    assert_eq!(late.outcome(), Some(ChildOutcome::Ok));
+    assert_eq!(started.elapsed(), Duration::ZERO);
+}
+
+/// A child that has not run yet stops at its first suspension point: its
+/// code up to the first `.await` that waits runs, and nothing after it.
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_child_stops_at_its_first_suspension_point() {
+    let steps = Arc::new(AtomicUsize::new(0));
+    let group = Group::new("early");
+    group
+        .spawn("failing", async { Err::<(), _>(ValueError("boom".into())) })
+        .unwrap();
+    let late = {
+        let steps = steps.clone();
+        group
+            .spawn("late", async move {
+                steps.fetch_add(1, Ordering::SeqCst);
+                sleep(ms(10)).await;
+                steps.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, std::io::Error>(())
+            })
+            .unwrap()
+    };
+    group.join().await.unwrap_err();
+    assert_eq!(steps.load(Ordering::SeqCst), 1);
     assert_eq!(late.outcome(), Some(ChildOutcome::Cancelled));
-    assert_eq!(
-        started.elapsed(),
-        Duration::ZERO,
-        "no grace period for a child that never started"
-    );
+}
+
+/// Two children that fail on their first poll give a group of two leaves,
+/// as two asyncio tasks that raise at once give an ExceptionGroup of two.
+#[tokio::test(start_paused = true)]
+async fn two_children_failing_on_their_first_poll_are_two_leaves() {
+    let group = Group::new("pair");
+    for i in 0..2 {
+        group
+            .spawn(format!("failing-{i}"), async move {
+                Err::<(), _>(ValueError(format!("boom {i}")))
+            })
+            .unwrap();
+    }
+    let eg = group.join().await.unwrap_err();
+    let names: Vec<_> = eg.failures().iter().map(|f| f.child_name()).collect();
+    assert_eq!(names, ["failing-0", "failing-1"]);
+}
+
+/// Five children woken by the same timer, all failing (a shared dependency
+/// went down): five failures, not one and four collateral cancellations, on
+/// the current-thread runtime where their wake order is fixed.
+#[tokio::test(start_paused = true)]
+async fn children_woken_together_all_fail_together() {
+    let (captured, _guard) = support::capture::install();
+    let group = Group::new("dependency-down");
+    let deadline = Instant::now() + ms(10);
+    for i in 0..5 {
+        group
+            .spawn(format!("caller-{i}"), async move {
+                tokio::time::sleep_until(deadline).await;
+                Err::<(), _>(connection_error("pool exhausted"))
+            })
+            .unwrap();
+    }
+    group
+        .spawn("bystander", forever::<(), std::io::Error>())
+        .unwrap();
+    let eg = group.join().await.unwrap_err();
+    assert_eq!(eg.leaves().len(), 5);
+    let span = &captured.spans_named("cohort.group")[0];
+    assert_eq!(span.fields["group.failed"], "5");
+    assert_eq!(span.fields["group.cancelled"], "1");
 }
 
 #[tokio::test(start_paused = true)]
@@ -248,28 +315,136 @@ async fn a_failing_body_is_a_leaf_and_cancels_children() {
     assert_eq!(child.outcome(), Some(ChildOutcome::Cancelled));
 }
 
-/// Explicit cancel stops the children but not the scope body, which sees it.
+/// Explicit cancel stops the scope body too, at its next `.await`, as
+/// asyncio's `TaskGroup.cancel()` and Trio's `cancel_scope.cancel()` do: the
+/// scope returns `Ok(None)`, and a `?` on a spawn the closing group refused
+/// reads as that cancellation, not as a failure.
 #[tokio::test(start_paused = true)]
-async fn explicit_cancel_lets_the_body_finish() {
+async fn explicit_cancel_stops_the_body_at_its_next_await() {
+    let (captured, _guard) = support::capture::install();
+    let reached = Arc::new(AtomicBool::new(false));
+    let seen = reached.clone();
+    let started = Instant::now();
     let value = Group::new("first-wins")
         .scope(|g| async move {
-            let handles: Vec<_> = (0..3)
-                .map(|i| g.spawn(format!("try-{i}"), forever::<(), std::io::Error>()))
-                .collect::<Result<_, _>>()?;
-            g.cancel();
-            g.cancelled().await;
-            let refused = g
-                .spawn("too-late", async { Ok::<_, std::io::Error>(()) })
-                .unwrap_err();
-            assert!(matches!(
-                refused.kind(),
-                SpawnErrorKind::Closing(CancelReason::Explicit)
-            ));
-            Ok::<_, cohort::SpawnError>(handles.len())
+            for i in 0..3 {
+                g.spawn(format!("try-{i}"), forever::<(), std::io::Error>())?;
+            }
+            let canceller = g.clone();
+            g.spawn("canceller", async move {
+                sleep(ms(25)).await;
+                canceller.cancel();
+                canceller.cancel(); // twice is harmless
+                Ok::<_, std::io::Error>(())
+            })?;
+            sleep(ms(10_000)).await;
+            seen.store(true, Ordering::SeqCst);
+            Ok::<_, cohort::SpawnError>(3)
         })
         .await
         .expect("cancel is not an error");
-    assert_eq!(value, 3);
+    assert_eq!(value, None, "the body was stopped");
+    assert!(!reached.load(Ordering::SeqCst));
+    assert_eq!(started.elapsed(), ms(25));
+    let group = &captured.spans_named("cohort.group")[0];
+    assert_eq!(group.fields["group.outcome"], "cancelled");
+
+    // A body that spawns after its own cancel: the refusal is the
+    // cancellation reaching it.
+    let value = Group::new("refused")
+        .scope(|g| async move {
+            g.cancel();
+            g.spawn("too-late", async { Ok::<_, std::io::Error>(()) })?;
+            Ok::<_, cohort::SpawnError>(())
+        })
+        .await
+        .expect("a refused spawn is not a failure");
+    assert_eq!(value, None);
+}
+
+/// With a grace period the body, like a child, may watch the cancellation,
+/// finish its cleanup and return its value; a body that ignores it is
+/// stopped when the grace period ends.
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_body_gets_the_grace_period() {
+    let group = Group::builder("graceful")
+        .grace_period(ms(100))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let value = group
+        .scope(|g| async move {
+            let canceller = g.clone();
+            g.spawn("canceller", async move {
+                sleep(ms(25)).await;
+                canceller.cancel();
+                Ok::<_, std::io::Error>(())
+            })?;
+            g.cancelled().await;
+            sleep(ms(50)).await; // flush
+            Ok::<_, cohort::SpawnError>("flushed")
+        })
+        .await
+        .unwrap();
+    assert_eq!(value, Some("flushed"));
+    assert_eq!(started.elapsed(), ms(75));
+
+    let group = Group::builder("stubborn")
+        .grace_period(ms(100))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let value = group
+        .scope(|g| async move {
+            let canceller = g.clone();
+            g.spawn("canceller", async move {
+                sleep(ms(25)).await;
+                canceller.cancel();
+                Ok::<_, std::io::Error>(())
+            })?;
+            sleep(ms(10_000)).await;
+            Ok::<_, cohort::SpawnError>("never")
+        })
+        .await
+        .unwrap();
+    assert_eq!(value, None);
+    assert_eq!(
+        started.elapsed(),
+        ms(125),
+        "stopped as the grace period ended"
+    );
+}
+
+/// Cancelling a group after it ended changes nothing, and its token ends
+/// cancelled however the run ended, as Go's errgroup cancels its context
+/// when `Wait` returns: helpers watching it stop.
+#[tokio::test(start_paused = true)]
+async fn the_token_ends_cancelled_when_the_group_ends() {
+    let group = Group::new("clean");
+    let handle = group.handle();
+    let helper_token = Arc::new(std::sync::Mutex::new(None));
+    let keep = helper_token.clone();
+    group
+        .spawn_with("worker", move |token| {
+            *keep.lock().unwrap() = Some(token);
+            async { Ok::<_, std::io::Error>(()) }
+        })
+        .unwrap();
+    assert!(!handle.is_cancelled());
+    group.join().await.unwrap();
+    assert!(handle.is_cancelled());
+    handle.cancelled().await; // resolves
+    let token = helper_token.lock().unwrap().take().unwrap();
+    assert!(
+        token.is_cancelled(),
+        "a helper watching spawn_with's token stops"
+    );
+    handle.cancel(); // after the end: harmless
+    assert!(
+        handle
+            .spawn("late", async { Ok::<_, std::io::Error>(()) })
+            .is_err()
+    );
 }
 
 /// Dropping a group that was never joined cancels its children.

@@ -1,12 +1,12 @@
 //! Group deadlines: a distinct timed-out outcome, partial results kept, a
-//! child failure in the same window visible too, and bad deadlines refused.
+//! child failure in the same window visible too, and deadlines already past.
 
 mod support;
 
 use std::time::Duration;
 
-use cohort::{ChildOutcome, ConfigError, DEADLINE_NAME, DeadlineExceeded, Group};
-use support::{ValueError, forever, ms};
+use cohort::{ChildOutcome, DEADLINE_NAME, DeadlineExceeded, Group};
+use support::{ValueError, fails_after, forever, ms};
 use tokio::time::{Instant, sleep};
 
 #[tokio::test(start_paused = true)]
@@ -99,28 +99,71 @@ async fn a_group_that_finishes_in_time_is_ok() {
     group.join().await.unwrap();
 }
 
+/// A deadline already past, as a request deadline propagated from upstream
+/// often is, times the group out at once (asyncio's `timeout_at`, Trio's
+/// `move_on_at`, the JDK's `StructuredTaskScope`), and so does a zero
+/// timeout: outcome `timed_out`, a `DeadlineExceeded` leaf, the children
+/// cancelled at their first suspension.
 #[tokio::test(start_paused = true)]
-async fn a_deadline_already_past_or_a_zero_timeout_is_refused() {
+async fn a_deadline_already_past_times_the_group_out_at_once() {
+    let (captured, _guard) = support::capture::install();
     let past = Instant::now();
     sleep(ms(5)).await;
-    let err = Group::builder("late").deadline(past).build().unwrap_err();
-    assert_eq!(err, ConfigError::DeadlinePassed { by: ms(5) });
+    for group in [
+        Group::builder("late").deadline(past).build().unwrap(),
+        Group::builder("no-time")
+            .timeout(Duration::ZERO)
+            .build()
+            .unwrap(),
+    ] {
+        let slow = group
+            .spawn("slow", forever::<(), std::io::Error>())
+            .unwrap();
+        let started = Instant::now();
+        let eg = group.join().await.unwrap_err();
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        assert_eq!(eg.len(), 1);
+        assert_eq!(eg.failures()[0].child_name(), DEADLINE_NAME);
+        let exceeded = eg.errors::<DeadlineExceeded>().next().unwrap();
+        assert_eq!(exceeded.after(), Duration::ZERO);
+        assert_eq!(slow.outcome(), Some(ChildOutcome::Cancelled));
+    }
+    let outcomes: Vec<_> = captured
+        .spans_named("cohort.group")
+        .iter()
+        .map(|g| g.fields.get("group.outcome").cloned())
+        .collect();
     assert_eq!(
-        err.to_string(),
-        "the deadline passed 5ms before the group was built"
+        outcomes,
+        [Some("timed_out".into()), Some("timed_out".into())]
     );
+}
 
-    let err = Group::builder("none")
-        .timeout(Duration::ZERO)
+/// A deadline that passes while the group is already cancelling for a real
+/// failure (its children in their grace period) is not a second failure: the
+/// outcome stays `failed`, and the tree holds the real failure alone.
+#[tokio::test(start_paused = true)]
+async fn a_deadline_passing_while_a_failure_cancels_is_not_a_second_failure() {
+    let (captured, _guard) = support::capture::install();
+    let group = Group::builder("budget")
+        .timeout(ms(50))
+        .grace_period(ms(100))
         .build()
-        .unwrap_err();
-    assert!(matches!(
-        err,
-        ConfigError::ZeroDuration {
-            option: "timeout",
-            ..
-        }
-    ));
+        .unwrap();
+    group
+        .spawn_with("slow-cleanup", |token| async move {
+            token.cancelled().await;
+            sleep(ms(80)).await; // past the deadline
+            Ok::<_, std::io::Error>(())
+        })
+        .unwrap();
+    group.spawn("failing", fails_after(ms(10))).unwrap();
+    let eg = group.join().await.unwrap_err();
+    assert_eq!(eg.len(), 1);
+    assert!(eg.errors::<ValueError>().next().is_some());
+    assert!(eg.errors::<DeadlineExceeded>().next().is_none());
+    let group = &captured.spans_named("cohort.group")[0];
+    assert_eq!(group.fields["group.outcome"], "failed");
 }
 
 /// A timeout too large for the clock means no deadline, not a panic.

@@ -30,7 +30,8 @@ async fn basic_fan_out_returns_results_in_spawn_order() {
             Ok::<_, cohort::SpawnError>(handles)
         })
         .await
-        .expect("every child succeeds");
+        .expect("every child succeeds")
+        .expect("the body returned");
     assert_eq!(
         started.elapsed(),
         ms(50),

@@ -124,7 +124,8 @@ async fn children_spawn_siblings_and_the_group_waits_for_them() {
             Ok::<_, cohort::SpawnError>((first, next))
         })
         .await
-        .unwrap();
+        .unwrap()
+        .expect("the body returned");
     assert_eq!(
         started.elapsed(),
         ms(40),

@@ -53,7 +53,8 @@ async fn the_stream_is_pulled_only_when_a_slot_is_free() {
             }
         })
         .await
-        .unwrap();
+        .unwrap()
+        .expect("the body returned");
     assert_eq!(spawned, 100);
     assert_eq!(
         observed,

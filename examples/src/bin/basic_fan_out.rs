@@ -20,7 +20,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .map(|e| g.spawn(e, fetch(e)))
                 .collect::<Result<Vec<_>, _>>()
         })
-        .await?;
+        .await?
+        .unwrap_or_default(); // `None` only if something cancelled the group
     // Reached only if every child succeeded.
     let results: Vec<_> = handles
         .into_iter()

@@ -23,7 +23,8 @@ async fn region(name: &'static str, bad_shard: Option<u32>) -> Result<(), ErrorG
             }
             Ok::<_, cohort::SpawnError>(())
         })
-        .await
+        .await?;
+    Ok(())
 }
 
 #[tokio::main]

@@ -22,6 +22,6 @@ async fn main() {
     match timeout(Duration::from_millis(100), fan_out).await {
         Err(_elapsed) => println!("deadline hit; group cancelled"),
         Ok(Err(errors)) => println!("group errors: {errors}"),
-        Ok(Ok(())) => println!("finished in time"),
+        Ok(Ok(_)) => println!("finished in time"),
     }
 }
