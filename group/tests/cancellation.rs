@@ -652,3 +652,47 @@ async fn cancelling_one_child_gives_it_the_grace_period() {
     assert_eq!(child.into_output(), Some("flushed"));
     assert_eq!(sibling.outcome(), Some(ChildOutcome::Ok));
 }
+
+/// A group built under a caller's token (graceful shutdown with tokio-util's
+/// token): cancelling the token cancels the group, children and body, with
+/// reason `parent_cancelled`; a token already cancelled refuses spawns.
+#[tokio::test(start_paused = true)]
+async fn a_group_under_a_parent_token_is_cancelled_with_it() {
+    let (captured, _guard) = support::capture::install();
+    let shutdown = cohort::CancellationToken::new();
+    let group = Group::builder("service")
+        .parent(shutdown.clone())
+        .build()
+        .unwrap();
+    let worker = group
+        .spawn("worker", forever::<(), std::io::Error>())
+        .unwrap();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        sleep(ms(30)).await;
+        trigger.cancel();
+    });
+    let started = Instant::now();
+    let value = group
+        .scope(|_g| async {
+            sleep(ms(10_000)).await;
+            Ok::<_, std::io::Error>(())
+        })
+        .await
+        .expect("a shutdown is not a failure");
+    assert_eq!(value, None, "the body was stopped");
+    assert_eq!(started.elapsed(), ms(30));
+    assert_eq!(worker.outcome(), Some(ChildOutcome::Cancelled));
+    let cancel = &captured.events_named("cohort.group.cancel_requested")[0];
+    assert_eq!(cancel.fields["reason"], "parent_cancelled");
+
+    let late = Group::builder("late").parent(shutdown).build().unwrap();
+    let refused = late
+        .spawn("work", async { Ok::<_, std::io::Error>(()) })
+        .unwrap_err();
+    assert!(matches!(
+        refused.kind(),
+        cohort::SpawnErrorKind::Closing(cohort::CancelReason::ParentCancelled)
+    ));
+    late.join().await.unwrap();
+}

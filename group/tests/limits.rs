@@ -200,3 +200,35 @@ async fn a_child_cancelled_while_queued_gives_its_slot_back() {
         assert_eq!(last.outcome(), Some(ChildOutcome::Ok));
     }
 }
+
+/// A `make` closure of `spawn_with` that panics gives its slot (and its live
+/// entry) back: two such panics under `limit(2)` leave the group joinable,
+/// and a child spawned after them runs.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_make_closure_gives_its_slot_back() {
+    let group = Group::builder("limited")
+        .limit(2)
+        .unresponsive_after(ms(100))
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        let spawn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            group.spawn_with(
+                "bad-make",
+                |_token| -> std::future::Ready<Result<(), ValueError>> {
+                    panic!("cannot build the child")
+                },
+            )
+        }));
+        assert!(spawn.is_err());
+    }
+    assert_eq!((group.running(), group.queued()), (0, 0));
+    let after = group
+        .spawn("after", async { Ok::<_, ValueError>("ran") })
+        .unwrap();
+    tokio::time::timeout(ms(1_000), group.join())
+        .await
+        .expect("the group still joins")
+        .unwrap();
+    assert_eq!(after.into_output(), Some("ran"));
+}

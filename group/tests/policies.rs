@@ -238,3 +238,37 @@ async fn collect_all_handles_tell_errors_from_panics() {
     let failure = panicking.into_result().into_std().unwrap().unwrap_err();
     assert!(failure.is_panic());
 }
+
+/// A first-success race nobody won is not a success, even with nothing
+/// failed: with no child spawned, or every child cancelled by hand, the run
+/// raises a `NoSuccess` leaf, as the JDK's `anySuccessfulResultOrThrow`
+/// throws.
+#[tokio::test(start_paused = true)]
+async fn first_success_without_a_winner_is_not_ok() {
+    let race = || {
+        Group::builder("replicas")
+            .policy(Policy::FirstSuccess)
+            .build()
+            .unwrap()
+    };
+    let eg = race().join().await.unwrap_err();
+    let none = eg.errors::<cohort::NoSuccess>().next().unwrap();
+    assert_eq!(none.spawned(), 0);
+    assert_eq!(eg.failures()[0].child_name(), cohort::NO_SUCCESS_NAME);
+    assert_eq!(eg.failures()[0].error_type(), "cohort::NoSuccess");
+
+    let group = race();
+    for i in 0..2 {
+        group
+            .spawn(format!("replica-{i}"), forever::<(), std::io::Error>())
+            .unwrap()
+            .cancel();
+    }
+    let eg = group.join().await.unwrap_err();
+    let none = eg.errors::<cohort::NoSuccess>().next().unwrap();
+    assert_eq!((none.spawned(), none.cancelled()), (2, 2));
+    assert_eq!(
+        none.to_string(),
+        "no child succeeded: 2 spawned, 2 cancelled"
+    );
+}

@@ -196,3 +196,94 @@ fn public_types_are_send_and_sync() {
     send_sync::<cohort::SpawnError>();
     send_sync::<ConfigError>();
 }
+
+/// A refused spawn is cancellation, not failure: a child woken in the same
+/// tick as a failing sibling runs its step, in which it spawns a sibling with
+/// `?`; the refusal ends it as cancelled, and the tree holds the real
+/// failure alone.
+#[tokio::test(start_paused = true)]
+async fn a_refused_spawn_returned_by_a_child_is_its_cancellation() {
+    let group = Group::new("crawler");
+    let g = group.handle();
+    let tick = Instant::now() + ms(10);
+    group
+        .spawn("failing", async move {
+            tokio::time::sleep_until(tick).await;
+            Err::<(), _>(ValueError("boom".into()))
+        })
+        .unwrap();
+    let spawner = group
+        .spawn("spawner", async move {
+            tokio::time::sleep_until(tick).await;
+            g.spawn("next-page", async { Ok::<_, std::io::Error>(()) })?;
+            Ok::<_, cohort::SpawnError>(())
+        })
+        .unwrap();
+    let eg = group.join().await.unwrap_err();
+    assert_eq!(eg.len(), 1);
+    assert_eq!(eg.failures()[0].child_name(), "failing");
+    assert_eq!(spawner.outcome(), Some(cohort::ChildOutcome::Cancelled));
+}
+
+/// A group built inside a child whose token already fired refuses spawns
+/// (its owner is being cancelled), and the child that returns that refusal
+/// with `?` ends as cancelled too.
+#[tokio::test(start_paused = true)]
+async fn a_group_whose_owner_is_cancelled_refuses_spawns() {
+    let group = Group::builder("outer")
+        .grace_period(ms(100))
+        .build()
+        .unwrap();
+    let owner = group
+        .spawn_with("owner", |token| async move {
+            token.cancelled().await;
+            let inner = Group::new("inner");
+            let refused = inner.spawn("work", async { Ok::<_, std::io::Error>(()) });
+            let err = refused.as_ref().unwrap_err();
+            assert!(matches!(
+                err.kind(),
+                SpawnErrorKind::Closing(CancelReason::ParentCancelled)
+            ));
+            refused?;
+            Ok::<_, cohort::SpawnError>(())
+        })
+        .unwrap();
+    group
+        .spawn("failing", support::fails_after(ms(10)))
+        .unwrap();
+    let eg = group.join().await.unwrap_err();
+    assert_eq!(eg.len(), 1);
+    assert_eq!(owner.outcome(), Some(cohort::ChildOutcome::Cancelled));
+}
+
+/// cohort's own errors are recorded under their public paths.
+#[tokio::test(start_paused = true)]
+async fn cohorts_own_errors_have_public_type_names() {
+    let done = Group::new("done");
+    let g = done.handle();
+    done.join().await.unwrap();
+    let group = Group::new("forwarding");
+    group
+        .spawn("forwards-a-refusal", async move {
+            g.spawn("late", async { Ok::<_, std::io::Error>(()) })?;
+            Ok::<_, cohort::SpawnError>(())
+        })
+        .unwrap();
+    let eg = group.join().await.unwrap_err();
+    assert_eq!(eg.failures()[0].error_type(), "cohort::SpawnError");
+}
+
+/// A panic whose payload is not a string says what it can of it.
+#[tokio::test(start_paused = true)]
+async fn a_non_string_panic_payload_says_its_type() {
+    let group = Group::new("panics");
+    group
+        .spawn("panics-with-a-code", async {
+            std::panic::panic_any(42i32);
+            #[allow(unreachable_code)]
+            Ok::<_, std::io::Error>(())
+        })
+        .unwrap();
+    let eg = group.join().await.unwrap_err();
+    assert_eq!(eg.failures()[0].message(), "panic payload of type i32: 42");
+}

@@ -137,3 +137,54 @@ async fn start_on_a_closed_group_is_a_spawn_error() {
         .unwrap_err();
     assert!(matches!(err, StartError::Spawn(ref e) if matches!(e.kind(), SpawnErrorKind::Closed)));
 }
+
+/// As in Trio, a child whose `start` caller stops waiting (its future is
+/// dropped, here by a timeout) is cancelled with it: it does not become an
+/// ordinary child whose later failure surprises the group.
+#[tokio::test(start_paused = true)]
+async fn a_child_whose_caller_stops_waiting_is_cancelled() {
+    let group = Group::new("server");
+    let started = Instant::now();
+    let gave_up = tokio::time::timeout(
+        ms(10),
+        group
+            .handle()
+            .start("slow-bind", |_ready: cohort::Ready<u16>| async {
+                sleep(ms(50)).await;
+                Err::<(), _>(ValueError("bind failed late".into()))
+            }),
+    )
+    .await;
+    assert!(gave_up.is_err());
+    group
+        .join()
+        .await
+        .expect("the abandoned child failed nothing");
+    assert_eq!(started.elapsed(), ms(10), "it was stopped, not waited for");
+}
+
+/// A scope body that uses `?` on `start` hands the group the child's own
+/// failure: `catch::<ItsType>` finds it in the tree, under the child's name,
+/// with no `StartError` wrapper in the way.
+#[tokio::test(start_paused = true)]
+async fn a_start_failure_returned_by_the_body_is_the_childs_own_leaf() {
+    let eg = Group::new("server")
+        .scope(|g| async move {
+            g.start("listener", |_ready: cohort::Ready<u16>| async {
+                Err::<(), _>(std::io::Error::other("address in use"))
+            })
+            .await?;
+            Ok::<_, StartError>(())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(eg.len(), 1);
+    assert_eq!(eg.failures()[0].child_name(), "listener");
+    assert_eq!(eg.failures()[0].error_type(), "std::io::error::Error");
+    let mut caught = 0;
+    let rest = eg
+        .catch::<std::io::Error>(|g| caught = g.leaves().len())
+        .rest();
+    assert_eq!(caught, 1);
+    assert!(rest.is_ok());
+}
