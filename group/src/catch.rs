@@ -42,6 +42,12 @@ impl ErrorGroup {
         Catch { rest: Some(self) }.catch::<E>(handler)
     }
 
+    /// Starts an `except*` chain with a handler for the groups named `name`,
+    /// each matched as one unit.
+    pub fn catch_group(self, name: &str, handler: impl FnOnce(ErrorGroup)) -> Catch {
+        Catch { rest: Some(self) }.catch_group(name, handler)
+    }
+
     /// Starts an `except*` chain with a handler for the panic leaves.
     pub fn catch_panics(self, handler: impl FnOnce(ErrorGroup)) -> Catch {
         Catch { rest: Some(self) }.catch_panics(handler)
@@ -63,6 +69,17 @@ impl Catch {
     /// type `E`, if there are any.
     pub fn catch<E: Error + 'static>(self, handler: impl FnOnce(ErrorGroup)) -> Self {
         self.catch_if(|leaf| leaf.downcast_ref::<E>().is_some(), handler)
+    }
+
+    /// Runs `handler` with the remaining groups named `name` (nested ones,
+    /// or the whole tree), each matched as one unit, if there are any.
+    pub fn catch_group(self, name: &str, handler: impl FnOnce(ErrorGroup)) -> Self {
+        let Some(group) = self.rest else { return self };
+        let (matching, rest) = group.split_group(name);
+        if let Some(matching) = matching {
+            handler(matching);
+        }
+        Self { rest }
     }
 
     /// Runs `handler` with the sub-group of remaining panic leaves, if any.

@@ -29,7 +29,10 @@ pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
 ///   [1] billing: std::io::error::Error: billing pool exhausted
 ///   [3] fraud: panicked: fraud model returned NaN score
 /// ```
-#[derive(Debug)]
+///
+/// `Debug` renders the same tree. Walking, rendering, splitting and
+/// dropping a tree take no recursion, so a tree of any depth is safe on a
+/// small stack.
 pub struct ErrorGroup {
     id: u64,
     name: Arc<str>,
@@ -112,8 +115,12 @@ impl ErrorGroup {
     }
 
     /// Takes the direct failures out of the group.
-    pub fn into_failures(self) -> Vec<Failure> {
-        self.failures
+    pub fn into_failures(mut self) -> Vec<Failure> {
+        std::mem::take(&mut self.failures)
+    }
+
+    pub(crate) fn failures_mut(&mut self) -> &mut Vec<Failure> {
+        &mut self.failures
     }
 
     /// The number of direct failures (a nested group counts as one).
@@ -130,9 +137,39 @@ impl ErrorGroup {
     /// Every leaf of the tree, depth first, each with its path.
     pub fn leaves(&self) -> Vec<Leaf<'_>> {
         let mut out = Vec::new();
-        let mut path = Vec::new();
-        collect_leaves(self, &mut path, &mut out);
+        self.walk(|path, group, failure| {
+            out.push(Leaf {
+                path: path.to_vec(),
+                group,
+                failure,
+            });
+        });
         out
+    }
+
+    /// Visits each leaf depth first, with its path and the group holding
+    /// it, without recursion.
+    fn walk<'a>(&'a self, mut leaf: impl FnMut(&[usize], &'a ErrorGroup, &'a Failure)) {
+        let mut path = Vec::new();
+        // The groups being walked, each with where it stands.
+        let mut stack: Vec<(&ErrorGroup, usize)> = vec![(self, 0)];
+        while let Some((group, next)) = stack.last_mut() {
+            let (group, i) = (*group, *next);
+            let Some(failure) = group.failures.get(i) else {
+                stack.pop();
+                path.pop();
+                continue;
+            };
+            *next += 1;
+            path.push(i);
+            match &failure.kind {
+                FailureKind::Group(inner) => stack.push((inner, 0)),
+                _ => {
+                    leaf(&path, group, failure);
+                    path.pop();
+                }
+            }
+        }
     }
 
     /// Every leaf error of concrete type `E`, anywhere in the tree.
@@ -143,18 +180,23 @@ impl ErrorGroup {
     }
 }
 
-fn collect_leaves<'a>(group: &'a ErrorGroup, path: &mut Vec<usize>, out: &mut Vec<Leaf<'a>>) {
-    for (i, failure) in group.failures.iter().enumerate() {
-        path.push(i);
-        match &failure.kind {
-            FailureKind::Group(inner) => collect_leaves(inner, path, out),
-            _ => out.push(Leaf {
-                path: path.clone(),
-                group,
-                failure,
-            }),
-        }
-        path.pop();
+/// What holds a nested group in its parent, taken apart by
+/// [`Failure::into_nested`]: the failure's id, child and index.
+pub(crate) struct Node {
+    id: u64,
+    child: Arc<str>,
+    index: Option<usize>,
+}
+
+impl Node {
+    /// Holds `group` again, as the same failure (same id).
+    pub(crate) fn hold(self, group: ErrorGroup) -> Failure {
+        Failure::from_parts_with_id(self.id, self.child, self.index, FailureKind::Group(group))
+    }
+
+    /// Holds a part of the group it held, as a new failure of the same child.
+    pub(crate) fn part(&self, group: ErrorGroup) -> Failure {
+        Failure::group(self.child.clone(), self.index, group)
     }
 }
 
@@ -240,16 +282,21 @@ impl Failure {
     }
 
     fn from_parts(child: Arc<str>, index: Option<usize>, kind: FailureKind) -> Self {
+        Self::from_parts_with_id(next_id(), child, index, kind)
+    }
+
+    fn from_parts_with_id(
+        id: u64,
+        child: Arc<str>,
+        index: Option<usize>,
+        kind: FailureKind,
+    ) -> Self {
         Self {
-            id: next_id(),
+            id,
             child,
             index,
             kind,
         }
-    }
-
-    pub(crate) fn into_parts(self) -> (Arc<str>, Option<usize>, FailureKind) {
-        (self.child, self.index, self.kind)
     }
 
     /// An id unique to this failure in the process (never 0), kept when
@@ -278,6 +325,29 @@ impl Failure {
     /// Takes the kind out, e.g. to own the error value.
     pub fn into_kind(self) -> FailureKind {
         self.kind
+    }
+
+    /// A nested group's node taken apart: where it stands, and the group.
+    pub(crate) fn into_nested(self) -> Result<(Node, ErrorGroup), Self> {
+        match self.kind {
+            FailureKind::Group(group) => {
+                let node = Node {
+                    id: self.id,
+                    child: self.child,
+                    index: self.index,
+                };
+                Ok((node, group))
+            }
+            kind => Err(Self { kind, ..self }),
+        }
+    }
+
+    /// The nested group, if this failure is one.
+    pub fn nested(&self) -> Option<&ErrorGroup> {
+        match &self.kind {
+            FailureKind::Group(group) => Some(group),
+            _ => None,
+        }
     }
 
     /// Whether this is a leaf (an error or a panic) rather than a nested group.
@@ -347,35 +417,64 @@ fn summary(group: &ErrorGroup) -> String {
 impl fmt::Display for ErrorGroup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:", summary(self))?;
-        render(self, 1, f)
+        let mut result = Ok(());
+        // One line per failure, nested groups indented under their node.
+        let mut stack: Vec<(&ErrorGroup, usize)> = vec![(self, 0)];
+        while let Some((group, next)) = stack.last_mut() {
+            let Some(failure) = group.failures.get(*next) else {
+                stack.pop();
+                continue;
+            };
+            *next += 1;
+            let pad = "  ".repeat(stack.len());
+            result = result.and_then(|()| render_line(failure, &pad, f));
+            if let FailureKind::Group(inner) = &failure.kind {
+                stack.push((inner, 0));
+            }
+        }
+        result
     }
 }
 
-fn render(group: &ErrorGroup, depth: usize, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let pad = "  ".repeat(depth);
-    for failure in &group.failures {
-        write!(f, "\n{pad}")?;
-        if let Some(i) = failure.index {
-            write!(f, "[{i}] ")?;
-        }
-        write!(f, "{}: ", failure.child)?;
-        match &failure.kind {
-            FailureKind::Error { type_name, error } => {
-                write!(f, "{type_name}: {error}")?;
-                let mut source = error.source();
-                while let Some(cause) = source {
-                    write!(f, "\n{pad}    caused by: {cause}")?;
-                    source = cause.source();
-                }
+/// One failure's line, with an error leaf's `source()` chain under it.
+fn render_line(failure: &Failure, pad: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    write!(f, "\n{pad}")?;
+    if let Some(i) = failure.index {
+        write!(f, "[{i}] ")?;
+    }
+    write!(f, "{}: ", failure.child)?;
+    match &failure.kind {
+        FailureKind::Error { type_name, error } => {
+            write!(f, "{type_name}: {error}")?;
+            let mut source = error.source();
+            while let Some(cause) = source {
+                write!(f, "\n{pad}    caused by: {cause}")?;
+                source = cause.source();
             }
-            FailureKind::Panic { message } => write!(f, "panicked: {message}")?,
-            FailureKind::Group(inner) => {
-                write!(f, "{}:", summary(inner))?;
-                render(inner, depth + 1, f)?;
+            Ok(())
+        }
+        FailureKind::Panic { message } => write!(f, "panicked: {message}"),
+        FailureKind::Group(inner) => write!(f, "{}:", summary(inner)),
+    }
+}
+
+/// The rendered tree, as `Display` writes it: what `unwrap` shows.
+impl fmt::Debug for ErrorGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ErrorGroup(id {}) {self}", self.id)
+    }
+}
+
+/// Dropped without recursion: nested groups are emptied into one list.
+impl Drop for ErrorGroup {
+    fn drop(&mut self) {
+        let mut failures = std::mem::take(&mut self.failures);
+        while let Some(failure) = failures.pop() {
+            if let FailureKind::Group(mut inner) = failure.kind {
+                failures.append(&mut inner.failures);
             }
         }
     }
-    Ok(())
 }
 
 /// The tree is rendered whole by `Display`, so `source()` is `None`: pointing

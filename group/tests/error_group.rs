@@ -324,3 +324,110 @@ proptest! {
         }
     }
 }
+
+/// A split that moves nothing hands the tree back unchanged, ids and all, on
+/// whichever side took everything; so does one that takes everything.
+#[test]
+fn a_split_that_moves_nothing_hands_back_the_same_tree() {
+    let group = sample();
+    let ids = |g: &ErrorGroup| {
+        let mut ids = vec![g.id()];
+        ids.extend(g.failures().iter().map(Failure::id));
+        ids.extend(g.leaves().iter().map(|l| l.failure.id()));
+        ids.extend(g.leaves().iter().map(|l| l.group.id()));
+        ids
+    };
+    let before = ids(&group);
+    let (none, rest) = group.split::<std::fmt::Error>();
+    assert!(none.is_none());
+    let rest = rest.unwrap();
+    assert_eq!(ids(&rest), before);
+    let (all, none) = rest.split_by(|_| true);
+    assert!(none.is_none());
+    assert_eq!(ids(&all.unwrap()), before);
+}
+
+/// A nested group can be matched as one unit, by its name or a predicate on
+/// groups, as Python's `split(MyGroupType)` does: it moves whole, with its
+/// id, and the leaves outside it stay behind.
+#[test]
+fn a_nested_group_splits_off_as_one_unit() {
+    let group = sample();
+    let eu_id = group.failures()[2].nested().unwrap().id();
+    let (eu, rest) = group.split_group("eu-shards");
+    let eu = eu.unwrap();
+    assert_eq!(eu.len(), 1);
+    assert_eq!(eu.failures()[0].nested().unwrap().id(), eu_id);
+    assert_eq!(eu.leaves().len(), 2);
+    assert_eq!(rest.unwrap().leaves().len(), 2);
+
+    let (whole, rest) = sample().split_groups_by(|g| g.name() == "aggregate");
+    assert_eq!(whole.unwrap().leaves().len(), 4);
+    assert!(rest.is_none());
+
+    let mut shards = 0;
+    let rest = sample()
+        .catch_group("eu-shards", |g| shards = g.leaves().len())
+        .catch::<QueryFailed>(|_| {})
+        .catch_panics(|_| {})
+        .rest();
+    assert_eq!(shards, 2);
+    assert!(rest.is_ok());
+}
+
+/// Trees 10,000 groups deep and 100,000 leaves wide are built, walked,
+/// split, rendered (`Display` and `Debug`) and dropped on a 2 MiB stack,
+/// which recursion over the tree would overflow; a split asks about each
+/// leaf once.
+#[test]
+fn deep_and_wide_trees_need_no_deep_stack() {
+    let worker = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let mut deep = ErrorGroup::new(
+                "level-0",
+                vec![Failure::error("leaf", Some(0), ValueError("bottom".into()))],
+            )
+            .unwrap();
+            for level in 1..10_000 {
+                let sibling = Failure::error("sibling", Some(1), std::io::Error::other("x"));
+                deep = ErrorGroup::new(
+                    format!("level-{level}"),
+                    vec![Failure::group("nested", Some(0), deep), sibling],
+                )
+                .unwrap();
+            }
+            assert_eq!(deep.leaves().len(), 10_000);
+            assert_eq!(deep.leaves()[0].depth(), 10_000);
+            let rendered = deep.to_string();
+            assert_eq!(rendered.lines().count(), 1 + 10_000 + 9_999);
+            assert!(format!("{deep:?}").contains("bottom"));
+            let mut asked = 0;
+            let (values, io) = deep.split_by(|leaf| {
+                asked += 1;
+                leaf.downcast_ref::<ValueError>().is_some()
+            });
+            assert_eq!(asked, 10_000);
+            assert_eq!(values.as_ref().unwrap().leaves().len(), 1);
+            assert_eq!(io.as_ref().unwrap().leaves().len(), 9_999);
+            drop((values, io));
+
+            let wide = ErrorGroup::new(
+                "wide",
+                (0..100_000)
+                    .map(|i| Failure::error("leaf", Some(i), ValueError(i.to_string())))
+                    .collect(),
+            )
+            .unwrap();
+            let mut asked = 0;
+            let (even, odd) = wide.split_by(|leaf| {
+                asked += 1;
+                leaf.child_index().unwrap() % 2 == 0
+            });
+            assert_eq!(asked, 100_000);
+            assert_eq!(even.unwrap().len(), 50_000);
+            assert_eq!(odd.unwrap().to_string().lines().count(), 50_001);
+        })
+        .unwrap();
+    worker.join().expect("no stack overflow");
+}

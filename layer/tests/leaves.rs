@@ -349,3 +349,32 @@ proptest! {
         }
     }
 }
+
+/// A tree 10,000 groups deep is logged leaf by leaf on a 2 MiB stack: the
+/// layer walks it without recursion, as the group crate does.
+#[test]
+fn a_very_deep_tree_is_logged_on_a_small_stack() {
+    let worker = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let (recorder, _, _guard) = install();
+            let mut deep = ErrorGroup::new(
+                "level-0",
+                vec![Failure::error("leaf", Some(0), Refused("bottom".into()))],
+            )
+            .unwrap();
+            for level in 1..10_000 {
+                deep = ErrorGroup::new(
+                    format!("level-{level}"),
+                    vec![Failure::group("nested", Some(0), deep)],
+                )
+                .unwrap();
+            }
+            log_again(&deep);
+            let leaves = recorder.leaves();
+            assert_eq!(leaves.len(), 1);
+            assert_eq!(leaves[0].u64("leaf.depth"), 10_000);
+        })
+        .unwrap();
+    worker.join().expect("no stack overflow");
+}
