@@ -36,7 +36,16 @@ pub const BODY_NAME: &str = "(body)";
 ///
 /// Dropping a `Group` (or its `join`/`scope` future) before it finishes
 /// cancels all its children, and through their tokens every group nested in
-/// them: no child outlives its group's owner unsupervised.
+/// them: no child outlives its group's owner unsupervised. The dropped run is
+/// concluded once its children have stopped: its failures are still reported
+/// (a `cohort.group.raised` event), and go into the tree of the group above
+/// it, if it was built inside a child of one.
+///
+/// A group built inside a child (or a scope body) keeps the group above it
+/// open until it has been joined, or dropped and its children have stopped,
+/// so the outer group never finishes while tasks under it still run. Join or
+/// drop a nested group where it was made: one handed out of its child
+/// unjoined keeps the outer group waiting for it.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]

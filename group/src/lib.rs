@@ -47,13 +47,19 @@
 //! tokio:
 //!
 //! - **A group is all-or-nothing.** [`Group::join`] and [`Group::scope`]
-//!   resolve only after every child has stopped, aborted ones included.
+//!   resolve only after every child has stopped, aborted ones included, and
+//!   every task under them: a group built inside a child keeps the outer group
+//!   open until it is done, even once that child is gone.
 //! - **One failure cancels the group.** The first child to return `Err` or
 //!   panic cancels every other child (and the scope body) and the group stops
-//!   accepting children. A cancelled child watches its
-//!   [`CancellationToken`] (see
-//!   [`GroupHandle::spawn_with`]) and is aborted after the group's grace
-//!   period, by default at its next `.await`.
+//!   accepting children. Cancellation lands at each child's next suspension
+//!   point, as in asyncio and Trio: a child already woken, or not yet polled,
+//!   runs that step first, and a failure there is a leaf too. A cancelled
+//!   child can watch its [`CancellationToken`] (see
+//!   [`GroupHandle::spawn_with`]) and is stopped after the group's grace
+//!   period, by default at its next `.await`. The scope body is cancelled the
+//!   same way, by every cause but a first success. A group's token ends
+//!   cancelled when its run ends, whatever ended it.
 //! - **Errors arrive as a group.** Every failure, even a lone one, comes back
 //!   in one [`ErrorGroup`]: leaves holding the children's own error values,
 //!   panics as leaves of their own kind, and a failing nested group as a nested
@@ -62,9 +68,14 @@
 //!   [`ErrorGroup::split`], [`ErrorGroup::subgroup`] and the
 //!   [`catch`](ErrorGroup::catch) chain preserve the tree; what no handler
 //!   matched is returned, never dropped.
-//! - **No child escapes.** Spawning into a closing or finished group is a
-//!   [`SpawnError`] and the future is never polled. Dropping a group (an outer
-//!   timeout, a cancelled parent) cancels everything under it.
+//! - **No child escapes, no failure is lost.** Spawning into a closing or
+//!   finished group is a [`SpawnError`] and the future is never polled; code
+//!   that returns that refusal with `?` while it is being cancelled ends as
+//!   cancelled, not failed. Dropping a group (an outer timeout, a cancelled
+//!   parent) cancels everything under it, and its run is still concluded and
+//!   reported once its children have stopped. A group can also be built
+//!   under a caller's token ([`GroupBuilder::parent`]), for a graceful
+//!   shutdown.
 //!
 //! Results are read from each child's [`ChildHandle`] after the group, in
 //! spawn order; the outputs of children that finished before a sibling failed
@@ -78,7 +89,7 @@
 //! children over it wait as stored futures, not tasks), a
 //! [`deadline`](GroupBuilder::deadline) (a `timed_out` outcome with a
 //! [`DeadlineExceeded`] leaf and the partial results, unlike an outer
-//! `tokio::time::timeout`), an [unresponsive-child
+//! `tokio::time::timeout`; one already past times the group out at once), an [unresponsive-child
 //! alarm](GroupBuilder::unresponsive_after), and a [`Policy`]: fail-fast,
 //! collect-all (gather), supervise, or first-success.
 //! [`GroupHandle::spawn_stream`] runs one child per stream item with bounded
