@@ -201,13 +201,16 @@ async fn a_child_cancelled_while_queued_gives_its_slot_back() {
     }
 }
 
-/// A `make` closure of `spawn_with` that panics gives its slot (and its live
-/// entry) back: two such panics under `limit(2)` leave the group joinable,
-/// and a child spawned after them runs.
+/// A `make` closure of `spawn_with` that panics gives its slot and its live
+/// entry back: two such panics under `limit(2)` leave the group joinable, a
+/// child spawned after them runs, and the unresponsive-child alarm, raised
+/// for a stubborn sibling, names no child that never existed.
 #[tokio::test(start_paused = true)]
 async fn a_panicking_make_closure_gives_its_slot_back() {
+    let (captured, _guard) = support::capture::install();
     let group = Group::builder("limited")
         .limit(2)
+        .grace_period(ms(1_000))
         .unresponsive_after(ms(100))
         .build()
         .unwrap();
@@ -226,9 +229,22 @@ async fn a_panicking_make_closure_gives_its_slot_back() {
     let after = group
         .spawn("after", async { Ok::<_, ValueError>("ran") })
         .unwrap();
+    group
+        .spawn("stubborn", async {
+            sleep(ms(200)).await; // ignores its cancellation
+            Ok::<_, ValueError>("late")
+        })
+        .unwrap();
+    group.cancel();
     tokio::time::timeout(ms(1_000), group.join())
         .await
         .expect("the group still joins")
         .unwrap();
     assert_eq!(after.into_output(), Some("ran"));
+    let alarms: Vec<_> = captured
+        .events_named("cohort.child.unresponsive")
+        .into_iter()
+        .map(|e| e.fields["child.name"].clone())
+        .collect();
+    assert_eq!(alarms, ["stubborn"]);
 }
