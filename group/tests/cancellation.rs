@@ -330,13 +330,8 @@ async fn explicit_cancel_stops_the_body_at_its_next_await() {
             for i in 0..3 {
                 g.spawn(format!("try-{i}"), forever::<(), std::io::Error>())?;
             }
-            let canceller = g.clone();
-            g.spawn("canceller", async move {
-                sleep(ms(25)).await;
-                canceller.cancel();
-                canceller.cancel(); // twice is harmless
-                Ok::<_, std::io::Error>(())
-            })?;
+            cancel_after(&g, ms(25))?;
+            cancel_after(&g, ms(25))?; // twice is harmless
             sleep(ms(10_000)).await;
             seen.store(true, Ordering::SeqCst);
             Ok::<_, cohort::SpawnError>(3)
@@ -362,6 +357,19 @@ async fn explicit_cancel_stops_the_body_at_its_next_await() {
     assert_eq!(value, None);
 }
 
+/// Spawns a child that cancels its group after `delay`.
+fn cancel_after(
+    g: &cohort::GroupHandle,
+    delay: Duration,
+) -> Result<cohort::ChildHandle<()>, cohort::SpawnError> {
+    let canceller = g.clone();
+    g.spawn("canceller", async move {
+        sleep(delay).await;
+        canceller.cancel();
+        Ok::<_, std::io::Error>(())
+    })
+}
+
 /// With a grace period the body, like a child, may watch the cancellation,
 /// finish its cleanup and return its value; a body that ignores it is
 /// stopped when the grace period ends.
@@ -374,12 +382,7 @@ async fn a_cancelled_body_gets_the_grace_period() {
     let started = Instant::now();
     let value = group
         .scope(|g| async move {
-            let canceller = g.clone();
-            g.spawn("canceller", async move {
-                sleep(ms(25)).await;
-                canceller.cancel();
-                Ok::<_, std::io::Error>(())
-            })?;
+            cancel_after(&g, ms(25))?;
             g.cancelled().await;
             sleep(ms(50)).await; // flush
             Ok::<_, cohort::SpawnError>("flushed")
@@ -396,12 +399,7 @@ async fn a_cancelled_body_gets_the_grace_period() {
     let started = Instant::now();
     let value = group
         .scope(|g| async move {
-            let canceller = g.clone();
-            g.spawn("canceller", async move {
-                sleep(ms(25)).await;
-                canceller.cancel();
-                Ok::<_, std::io::Error>(())
-            })?;
+            cancel_after(&g, ms(25))?;
             sleep(ms(10_000)).await;
             Ok::<_, cohort::SpawnError>("never")
         })

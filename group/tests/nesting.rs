@@ -27,6 +27,21 @@ fn slow_failing_cleanup(inner: &Group, cleaned: Arc<AtomicBool>) -> cohort::Chil
         .unwrap()
 }
 
+/// Spawns into `outer` a child running group "inner" (with a grace period)
+/// whose child cleans up slowly and fails.
+fn spawn_runs_inner(outer: &Group, cleaned: Arc<AtomicBool>) {
+    outer
+        .spawn("runs-inner", async move {
+            let inner = Group::builder("inner")
+                .grace_period(ms(100))
+                .build()
+                .unwrap();
+            slow_failing_cleanup(&inner, cleaned);
+            inner.join().await
+        })
+        .unwrap();
+}
+
 /// A nested group with a grace period inside a failing parent keeps its
 /// children supervised: the child running it is stopped at once (the outer
 /// group has no grace period), yet the outer group does not return while
@@ -36,17 +51,7 @@ fn slow_failing_cleanup(inner: &Group, cleaned: Arc<AtomicBool>) -> cohort::Chil
 async fn the_outer_group_waits_for_grandchildren_and_gets_their_failures() {
     let cleaned = Arc::new(AtomicBool::new(false));
     let outer = Group::new("outer");
-    let done = cleaned.clone();
-    outer
-        .spawn("runs-inner", async move {
-            let inner = Group::builder("inner")
-                .grace_period(ms(100))
-                .build()
-                .unwrap();
-            slow_failing_cleanup(&inner, done);
-            inner.join().await
-        })
-        .unwrap();
+    spawn_runs_inner(&outer, cleaned.clone());
     outer.spawn("failing", fails_after(ms(10))).unwrap();
     let started = Instant::now();
     let eg = outer.join().await.unwrap_err();
@@ -132,17 +137,7 @@ async fn a_dropped_parent_still_reports_its_grandchildrens_failures() {
     let (captured, _guard) = support::capture::install();
     let cleaned = Arc::new(AtomicBool::new(false));
     let outer = Group::new("outer");
-    let done = cleaned.clone();
-    outer
-        .spawn("runs-inner", async move {
-            let inner = Group::builder("inner")
-                .grace_period(ms(100))
-                .build()
-                .unwrap();
-            slow_failing_cleanup(&inner, done);
-            inner.join().await
-        })
-        .unwrap();
+    spawn_runs_inner(&outer, cleaned.clone());
     let _ = tokio::time::timeout(ms(10), outer.join()).await;
     sleep(ms(60)).await;
     assert!(cleaned.load(Ordering::SeqCst));
