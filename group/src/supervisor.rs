@@ -738,8 +738,10 @@ impl Supervisor {
         if self.config.policy == Policy::FirstSuccess
             && counts.succeeded == 0
             && failures.is_empty()
+            && cancel != Some(CancelReason::Dropped)
         {
-            // A race nobody won is not a success, even with nothing failed.
+            // A race nobody won is not a success, even with nothing failed
+            // (a dropped one returns nothing to anybody).
             let error = Box::new(NoSuccess::new(counts.spawned, counts.cancelled));
             failures.push(Failure::from_boxed(
                 NO_SUCCESS_NAME.into(),

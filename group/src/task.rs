@@ -2,7 +2,8 @@
 //!
 //! It polls the child's future inside the child's span, with the child as the
 //! ambient parent of any group created inside it, and stops it on
-//! cancellation: at once, or after the group's grace period. A hand-written
+//! cancellation where it next waits (the step it was woken for still runs),
+//! or after the group's grace period. A hand-written
 //! future rather than an `async` block, so that the task stays a few words
 //! larger than the child's own future: tokio allocates every task cache-line
 //! aligned (128 bytes on x86-64), and a large one costs far more than its
