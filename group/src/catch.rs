@@ -38,7 +38,10 @@ pub struct Catch {
 impl ErrorGroup {
     /// Starts an `except*` chain: runs `handler` with the sub-group of leaves
     /// whose error is of type `E`, if there are any.
-    pub fn catch<E: Error + 'static>(self, handler: impl FnOnce(ErrorGroup)) -> Catch {
+    pub fn catch<E: Error + Send + Sync + 'static>(
+        self,
+        handler: impl FnOnce(ErrorGroup),
+    ) -> Catch {
         Catch { rest: Some(self) }.catch::<E>(handler)
     }
 
@@ -67,7 +70,7 @@ impl ErrorGroup {
 impl Catch {
     /// Runs `handler` with the sub-group of remaining leaves whose error is of
     /// type `E`, if there are any.
-    pub fn catch<E: Error + 'static>(self, handler: impl FnOnce(ErrorGroup)) -> Self {
+    pub fn catch<E: Error + Send + Sync + 'static>(self, handler: impl FnOnce(ErrorGroup)) -> Self {
         self.catch_if(|leaf| leaf.downcast_ref::<E>().is_some(), handler)
     }
 

@@ -11,7 +11,6 @@
 //! [`Ctl`].
 
 use std::any::Any;
-use std::error::Error;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -20,6 +19,7 @@ use futures_util::task::AtomicWaker;
 use tokio_util::sync::CancellationToken;
 
 use crate::error_group::{BoxError, Failure};
+use crate::into_failure::IntoFailure;
 use crate::name::Name;
 use crate::outcome::ChildOutcome;
 use crate::supervisor::{Admitted, Supervisor};
@@ -110,18 +110,19 @@ pub(crate) trait Starter: Send + Sync {
 /// task is built where tokio moves it into its cell rather than copied through
 /// each call (about 80 instructions a child).
 #[inline(always)]
-pub(crate) fn prepare<M, F, T, E>(
+pub(crate) fn prepare<M, F, T, E, K>(
     admitted: Admitted,
     name: Name,
     with_token: bool,
     starter: Option<Arc<dyn Starter>>,
     make: M,
-) -> (ChildTask<F, T, E>, Option<Arc<Ctl>>)
+) -> (ChildTask<F, T, E, K>, Option<Arc<Ctl>>)
 where
     M: FnOnce(Option<CancellationToken>) -> F,
     F: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
-    E: Error + Send + Sync + 'static,
+    E: IntoFailure<K>,
+    K: 'static,
 {
     let sup = admitted.member.supervisor().clone();
     let ctl = sup

@@ -173,7 +173,7 @@ impl ErrorGroup {
     }
 
     /// Every leaf error of concrete type `E`, anywhere in the tree.
-    pub fn errors<E: Error + 'static>(&self) -> impl Iterator<Item = &E> + '_ {
+    pub fn errors<E: Error + Send + Sync + 'static>(&self) -> impl Iterator<Item = &E> + '_ {
         self.leaves()
             .into_iter()
             .filter_map(|leaf| leaf.failure.downcast_ref::<E>())
@@ -232,18 +232,15 @@ impl Leaf<'_> {
 }
 
 impl Failure {
-    /// A leaf for a child that returned `Err(error)`.
-    pub fn error<E: Error + Send + Sync + 'static>(
+    /// A leaf for a child that returned `Err(error)`: any error a child may
+    /// fail with (see [`IntoFailure`](crate::IntoFailure)), boxed once.
+    pub fn error<E: crate::IntoFailure<K>, K>(
         child: impl Into<Arc<str>>,
         index: Option<usize>,
         error: E,
     ) -> Self {
-        Self::from_boxed(
-            child.into(),
-            index,
-            crate::error_type::error_type::<E>(),
-            Box::new(error),
-        )
+        let (error, type_name) = error.into_failure();
+        Self::from_boxed(child.into(), index, type_name, error)
     }
 
     /// A leaf for a child that panicked with `message`.
@@ -389,9 +386,11 @@ impl Failure {
         }
     }
 
-    /// The leaf's error as its concrete type `E`, if it is one.
-    pub fn downcast_ref<E: Error + 'static>(&self) -> Option<&E> {
-        self.error_value()?.downcast_ref::<E>()
+    /// The leaf's error as its concrete type `E`, if it is one. An
+    /// `anyhow::Error` or `eyre::Report` leaf is one if the report's own
+    /// `downcast_ref` says so: through the context added to it.
+    pub fn downcast_ref<E: Error + Send + Sync + 'static>(&self) -> Option<&E> {
+        crate::into_failure::downcast_ref::<E>(self.error_value()?)
     }
 
     /// The message a log line would carry: the error's `Display`, or the panic

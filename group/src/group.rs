@@ -1,7 +1,6 @@
 //! [`Group`], the owner of one group run, and [`GroupHandle`], the cloneable
 //! handle that spawns into it.
 
-use std::error::Error;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -16,6 +15,7 @@ use crate::builder::GroupBuilder;
 use crate::child::{self, Starter};
 use crate::error_group::{ErrorGroup, Failure};
 use crate::handle::{ChildHandle, Link};
+use crate::into_failure::IntoFailure;
 use crate::name::Name;
 use crate::outcome::CancelReason;
 use crate::queue::Pending;
@@ -118,7 +118,7 @@ impl Group {
     }
 
     /// Spawns a child. See [`GroupHandle::spawn`].
-    pub fn spawn<F, T, E>(
+    pub fn spawn<F, T, E, K>(
         &self,
         name: impl Into<Name>,
         fut: F,
@@ -126,14 +126,15 @@ impl Group {
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
-        E: Error + Send + Sync + 'static,
+        E: IntoFailure<K>,
+        K: 'static,
     {
         self.handle.spawn(name, fut)
     }
 
     /// Spawns a child built from its cancellation token. See
     /// [`GroupHandle::spawn_with`].
-    pub fn spawn_with<F, T, E>(
+    pub fn spawn_with<F, T, E, K>(
         &self,
         name: impl Into<Name>,
         make: impl FnOnce(CancellationToken) -> F,
@@ -141,7 +142,8 @@ impl Group {
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
-        E: Error + Send + Sync + 'static,
+        E: IntoFailure<K>,
+        K: 'static,
     {
         self.handle.spawn_with(name, make)
     }
@@ -233,11 +235,12 @@ impl Group {
     /// As [`join`](Self::join). A panic in the body cancels the group like a
     /// failure; once every child has stopped, it is reported as a panic leaf
     /// of the body and resumed.
-    pub async fn scope<B, Fut, R, E>(mut self, body: B) -> Result<Option<R>, ErrorGroup>
+    pub async fn scope<B, Fut, R, E, K>(mut self, body: B) -> Result<Option<R>, ErrorGroup>
     where
         B: FnOnce(GroupHandle) -> Fut,
         Fut: Future<Output = Result<R, E>>,
-        E: Error + Send + Sync + 'static,
+        E: IntoFailure<K>,
+        K: 'static,
     {
         let sup = self.handle.sup.clone();
         let watch = sup.watch();
@@ -253,7 +256,8 @@ impl Group {
         let (value, body_panic) = match ended {
             BodyEnd::Returned(Ok(value)) => (Some(value), None),
             BodyEnd::Returned(Err(error)) => {
-                sup.body_returned(Box::new(error), crate::error_type::error_type::<E>());
+                let (error, error_type) = error.into_failure();
+                sup.body_returned(error, error_type);
                 (None, None)
             }
             BodyEnd::Cancelled => (None, None),
@@ -302,7 +306,7 @@ impl GroupHandle {
     /// Refuses, without ever polling `fut`, when the group is closing (a child
     /// failed, it was cancelled) or finished, or when called outside a tokio
     /// runtime.
-    pub fn spawn<F, T, E>(
+    pub fn spawn<F, T, E, K>(
         &self,
         name: impl Into<Name>,
         fut: F,
@@ -310,7 +314,8 @@ impl GroupHandle {
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
-        E: Error + Send + Sync + 'static,
+        E: IntoFailure<K>,
+        K: 'static,
     {
         self.spawn_child(name.into(), |_| fut, false, None)
     }
@@ -322,7 +327,7 @@ impl GroupHandle {
     /// # Errors
     ///
     /// As [`spawn`](Self::spawn); `make` is not called when the spawn is refused.
-    pub fn spawn_with<F, T, E>(
+    pub fn spawn_with<F, T, E, K>(
         &self,
         name: impl Into<Name>,
         make: impl FnOnce(CancellationToken) -> F,
@@ -330,7 +335,8 @@ impl GroupHandle {
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
-        E: Error + Send + Sync + 'static,
+        E: IntoFailure<K>,
+        K: 'static,
     {
         let make = |token: Option<CancellationToken>| make(token.unwrap_or_default());
         self.spawn_child(name.into(), make, true, None)
@@ -373,7 +379,7 @@ impl GroupHandle {
     /// with the child's own failure if it failed before signalling, and
     /// [`StartError::NotStarted`] if it ended otherwise (returned, or was
     /// cancelled) without signalling.
-    pub async fn start<F, T, E, V>(
+    pub async fn start<F, T, E, K, V>(
         &self,
         name: impl Into<Name>,
         make: impl FnOnce(Ready<V>) -> F,
@@ -381,7 +387,8 @@ impl GroupHandle {
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
-        E: Error + Send + Sync + 'static,
+        E: IntoFailure<K>,
+        K: 'static,
         V: Send + 'static,
     {
         let name = name.into();
@@ -392,7 +399,7 @@ impl GroupHandle {
         crate::start::wait(handle, signalled).await
     }
 
-    fn spawn_child<F, T, E>(
+    fn spawn_child<F, T, E, K>(
         &self,
         name: Name,
         make: impl FnOnce(Option<CancellationToken>) -> F,
@@ -402,7 +409,8 @@ impl GroupHandle {
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
-        E: Error + Send + Sync + 'static,
+        E: IntoFailure<K>,
+        K: 'static,
     {
         let refuse = |kind| SpawnError::new(&self.sup.name, name.to_shared(), kind);
         let runtime = self
@@ -460,7 +468,7 @@ impl GroupHandle {
     /// A [`SpawnError`] when an item already pulled could not be spawned (the
     /// group was closing, or there is no runtime): the error names the child
     /// the item was for.
-    pub async fn spawn_stream<S, M, F, T, E>(
+    pub async fn spawn_stream<S, M, F, T, E, K>(
         &self,
         name: impl Into<Name>,
         stream: S,
@@ -472,7 +480,8 @@ impl GroupHandle {
         M: FnMut(S::Item) -> F,
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
-        E: Error + Send + Sync + 'static,
+        E: IntoFailure<K>,
+        K: 'static,
     {
         let name = name.into();
         let slots = Arc::new(Semaphore::new(in_flight.get()));

@@ -127,9 +127,10 @@ mod child;
 mod context;
 mod deadline;
 mod error_group;
-mod error_type;
+pub mod error_types;
 mod group;
 mod handle;
+mod into_failure;
 mod membership;
 mod name;
 mod no_success;
@@ -151,9 +152,10 @@ pub use deadline::{DEADLINE_ERROR_TYPE, DeadlineExceeded};
 pub use error_group::{
     BoxError, ErrorGroup, Failure, FailureKind, GROUP_ERROR_TYPE, Leaf, PANIC_ERROR_TYPE,
 };
-pub use error_type::{CONFIG_ERROR_TYPE, SPAWN_ERROR_TYPE, START_ERROR_TYPE};
+pub use error_types::{CONFIG_ERROR_TYPE, SPAWN_ERROR_TYPE, START_ERROR_TYPE};
 pub use group::{BODY_NAME, Group, GroupHandle};
 pub use handle::{ChildHandle, ChildResult};
+pub use into_failure::{IntoFailure, marker};
 pub use name::Name;
 pub use no_success::{NO_SUCCESS_ERROR_TYPE, NO_SUCCESS_NAME, NoSuccess};
 pub use outcome::{CancelReason, ChildOutcome, GroupOutcome};

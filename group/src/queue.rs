@@ -8,7 +8,6 @@
 //! has no `JoinHandle` to read, so the two share a `Pending` cell, which the
 //! task keeps while it waits.
 
-use std::error::Error;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -17,6 +16,7 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use crate::handle::{Link, Out};
+use crate::into_failure::IntoFailure;
 use crate::supervisor::Supervisor;
 use crate::task::ChildTask;
 
@@ -85,11 +85,12 @@ impl<T> Pending<T> {
     }
 }
 
-impl<F, T, E> Deferred for ChildTask<F, T, E>
+impl<F, T, E, K> Deferred for ChildTask<F, T, E, K>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
-    E: Error + Send + Sync + 'static,
+    E: IntoFailure<K>,
+    K: 'static,
 {
     fn start(mut self: Pin<Box<Self>>, sup: &Supervisor, runtime: &Handle) -> std::io::Result<()> {
         let name = self.name().clone();

@@ -96,6 +96,6 @@ impl SpawnError {
 /// that spawns with `?`.
 pub(crate) fn is_refusal(error: &(dyn Error + 'static)) -> bool {
     std::iter::successors(Some(error), |&e| e.source())
-        .filter_map(|e| e.downcast_ref::<SpawnError>())
+        .filter_map(crate::into_failure::downcast_ref::<SpawnError>)
         .any(SpawnError::is_refusal)
 }

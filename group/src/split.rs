@@ -18,7 +18,7 @@ impl ErrorGroup {
     /// Splits the tree into the leaves whose error is of concrete type `E` and
     /// the rest: `(matching, rest)`. Either side is `None` when it would be
     /// empty. Panic leaves never match a type.
-    pub fn split<E: Error + 'static>(self) -> (Option<Self>, Option<Self>) {
+    pub fn split<E: Error + Send + Sync + 'static>(self) -> (Option<Self>, Option<Self>) {
         self.split_by(|leaf| leaf.downcast_ref::<E>().is_some())
     }
 
@@ -49,7 +49,7 @@ impl ErrorGroup {
 
     /// Keeps only the leaves of concrete type `E`, dropping the rest. Use
     /// [`split`](Self::split) to keep both sides.
-    pub fn subgroup<E: Error + 'static>(self) -> Option<Self> {
+    pub fn subgroup<E: Error + Send + Sync + 'static>(self) -> Option<Self> {
         self.split::<E>().0
     }
 

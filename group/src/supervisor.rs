@@ -517,9 +517,9 @@ impl Supervisor {
         if self.is_cancelling() && crate::spawn_error::is_refusal(&*error) {
             return;
         }
-        let failure = match error.downcast::<StartError>() {
+        let failure = match crate::into_failure::take::<StartError>(error) {
             // Reported by the child as it failed.
-            Ok(start) => match *start {
+            Ok(start) => match start {
                 StartError::Failed(failure) => return self.fail_body(failure),
                 other => Failure::from_boxed(BODY_NAME.into(), None, type_name, Box::new(other)),
             },

@@ -13,7 +13,6 @@
 //! bytes; with tokio's header and trailer, it spans three 64-byte lines of
 //! memory instead of four.
 
-use std::error::Error;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
@@ -30,8 +29,8 @@ use tracing::Span;
 use crate::child::{Ctl, Ending, Starter};
 use crate::context::{self, Ambient};
 use crate::error_group::Failure;
-use crate::error_type::error_type;
 use crate::handle::Out;
+use crate::into_failure::IntoFailure;
 use crate::membership::{Hold, Membership};
 use crate::name::Name;
 use crate::outcome::ChildOutcome;
@@ -40,11 +39,11 @@ use crate::supervisor::Settled;
 
 pin_project_lite::pin_project! {
     /// One child's task.
-    pub(crate) struct ChildTask<F, T, E> {
+    pub(crate) struct ChildTask<F, T, E, K> {
         #[pin]
         fut: CatchUnwind<AssertUnwindSafe<F>>,
         settle: Settle<T>,
-        _error: PhantomData<fn() -> E>,
+        _error: PhantomData<fn() -> (E, K)>,
     }
 }
 
@@ -101,7 +100,7 @@ enum Phase {
     Grace,
 }
 
-impl<F, T, E> ChildTask<F, T, E>
+impl<F, T, E, K> ChildTask<F, T, E, K>
 where
     F: Future<Output = Result<T, E>>,
 {
@@ -135,11 +134,11 @@ where
     }
 }
 
-impl<F, T, E> Future for ChildTask<F, T, E>
+impl<F, T, E, K> Future for ChildTask<F, T, E, K>
 where
     F: Future<Output = Result<T, E>>,
     T: Send + 'static,
-    E: Error + Send + Sync + 'static,
+    E: IntoFailure<K>,
 {
     type Output = Out<T>;
 
@@ -165,7 +164,7 @@ where
         };
         // The span goes along: kept if the child waits, closed as it ends,
         // so that the output is the last thing built and goes straight back.
-        settle.poll_running(this.fut, cx, span)
+        settle.poll_running::<F, E, K>(this.fut, cx, span)
     }
 }
 
@@ -231,7 +230,7 @@ impl<T: Send + 'static> Settle<T> {
     /// Polls the child through its phases: running, then, once cancelled,
     /// within the grace period. The span is the child's own, closed as it
     /// finishes, kept while it waits.
-    fn poll_running<F, E>(
+    fn poll_running<F, E, K>(
         &mut self,
         mut fut: Pin<&mut CatchUnwind<AssertUnwindSafe<F>>>,
         cx: &mut Context<'_>,
@@ -239,13 +238,13 @@ impl<T: Send + 'static> Settle<T> {
     ) -> Poll<Out<T>>
     where
         F: Future<Output = Result<T, E>>,
-        E: Error + Send + Sync + 'static,
+        E: IntoFailure<K>,
     {
         if self.phase == Phase::Running {
             // The step the child was woken for runs, cancelled or not: a
             // cancellation lands where the child next waits.
             if let Poll::Ready(result) = self.poll_child(fut.as_mut(), cx, &span) {
-                return Poll::Ready(self.finish(self.ending(result), span));
+                return Poll::Ready(self.finish(self.ending::<E, K>(result), span));
             }
             if !self.stop_requested(cx) {
                 // Make sure a cancellation wakes us, then look again in case
@@ -268,7 +267,7 @@ impl<T: Send + 'static> Settle<T> {
         }
         // Within the grace period: the child may still finish, with any result.
         if let Poll::Ready(result) = self.poll_child(fut.as_mut(), cx, &span) {
-            return Poll::Ready(self.finish(self.ending(result), span));
+            return Poll::Ready(self.finish(self.ending::<E, K>(result), span));
         }
         let grace = self
             .extra
@@ -330,13 +329,17 @@ impl<T: Send + 'static> Settle<T> {
     /// How the child's future ended. An error that is a refused spawn, while
     /// the child is being cancelled, is that cancellation reaching it (a `?`
     /// on a spawn into its closing group), not a failure.
-    fn ending<E: Error + Send + Sync + 'static>(&self, result: Caught<T, E>) -> Ending<T> {
+    fn ending<E: IntoFailure<K>, K>(&self, result: Caught<T, E>) -> Ending<T> {
         match result {
             Ok(Ok(value)) => Ending::Ok(value),
-            Ok(Err(error)) if crate::spawn_error::is_refusal(&error) && self.cancelled_now() => {
-                Ending::Cancelled
+            Ok(Err(error)) => {
+                let (error, error_type) = error.into_failure();
+                if crate::spawn_error::is_refusal(&*error) && self.cancelled_now() {
+                    Ending::Cancelled
+                } else {
+                    Ending::Error(error_type, error)
+                }
             }
-            Ok(Err(error)) => Ending::Error(error_type::<E>(), Box::new(error)),
             Err(payload) => Ending::Panic(payload),
         }
     }
@@ -506,7 +509,8 @@ mod tests {
     /// A trivial child's task must stay within 80 bytes (see the module docs).
     #[test]
     fn a_trivial_childs_task_stays_small() {
-        type Task = super::ChildTask<Ready<Result<u64, Infallible>>, u64, Infallible>;
+        type Task =
+            super::ChildTask<Ready<Result<u64, Infallible>>, u64, Infallible, crate::marker::Typed>;
         assert!(
             std::mem::size_of::<Task>() <= 80,
             "{}",
