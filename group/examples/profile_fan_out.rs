@@ -75,7 +75,10 @@ async fn cohort(waits: Waits, limit: Option<usize>) -> u64 {
         );
     }
     group.join().await.expect("no child fails");
-    handles.into_iter().filter_map(|h| h.into_output()).sum()
+    handles
+        .into_iter()
+        .filter_map(|h| h.into_output().ok())
+        .sum()
 }
 
 async fn join_set() -> u64 {

@@ -93,6 +93,15 @@ impl ErrorGroup {
         })
     }
 
+    /// A group of one failure.
+    pub(crate) fn single(name: Arc<str>, failure: Failure) -> Self {
+        Self {
+            id: next_id(),
+            name,
+            failures: vec![failure],
+        }
+    }
+
     /// An id unique to this group value in the process (never 0), stable as
     /// the group moves. [`split`](Self::split) and the `catch` chain build new
     /// groups, with new ids, around the same leaves.

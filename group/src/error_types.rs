@@ -40,6 +40,7 @@ use std::sync::{PoisonError, RwLock};
 use crate::builder::ConfigError;
 use crate::deadline::{DEADLINE_ERROR_TYPE, DeadlineExceeded};
 use crate::error_group::{ErrorGroup, GROUP_ERROR_TYPE};
+use crate::handle::NoOutput;
 use crate::no_success::{NO_SUCCESS_ERROR_TYPE, NoSuccess};
 use crate::spawn_error::SpawnError;
 use crate::start::StartError;
@@ -50,6 +51,10 @@ pub const SPAWN_ERROR_TYPE: &str = "cohort::SpawnError";
 /// The value recorded as `error.type` for a [`StartError`] (one that is not
 /// the child's own failure, which keeps its own type).
 pub const START_ERROR_TYPE: &str = "cohort::StartError";
+
+/// The `error.type` of a [`NoOutput`] leaf, from
+/// [`Group::join_all`](crate::Group::join_all).
+pub const NO_OUTPUT_ERROR_TYPE: &str = "cohort::NoOutput";
 
 /// The value recorded as `error.type` for a [`ConfigError`].
 pub const CONFIG_ERROR_TYPE: &str = "cohort::ConfigError";
@@ -75,8 +80,13 @@ fn is<E: Error + 'static>(error: &(dyn Error + 'static)) -> bool {
 }
 
 /// cohort's own errors, with their public names, and `std::io::Error`.
-fn builtin() -> [(TypeId, Is, &'static str); 7] {
+fn builtin() -> [(TypeId, Is, &'static str); 8] {
     [
+        (
+            TypeId::of::<NoOutput>(),
+            is::<NoOutput>,
+            NO_OUTPUT_ERROR_TYPE,
+        ),
         (
             TypeId::of::<SpawnError>(),
             is::<SpawnError>,

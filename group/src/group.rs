@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use std::num::NonZeroUsize;
 
-use futures_util::{Stream, StreamExt as _};
+use futures_util::{FutureExt as _, Stream, StreamExt as _};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -17,6 +17,7 @@ use crate::error_group::{ErrorGroup, Failure};
 use crate::handle::{ChildHandle, Link};
 use crate::into_failure::IntoFailure;
 use crate::name::Name;
+use crate::no_success::{NO_SUCCESS_NAME, NoSuccess};
 use crate::outcome::CancelReason;
 use crate::queue::Pending;
 use crate::spawn_error::{SpawnError, SpawnErrorKind};
@@ -59,8 +60,7 @@ pub const BODY_NAME: &str = "(body)";
 ///     }))
 ///     .collect::<Result<_, _>>()
 ///     .expect("the group is open");
-/// group.join().await.expect("no shard failed");
-/// let totals: Vec<u32> = handles.into_iter().filter_map(|h| h.into_output()).collect();
+/// let totals = group.join_all(handles).await.expect("no shard failed");
 /// assert_eq!(totals, [0, 100, 200, 300]);
 /// # }
 /// ```
@@ -112,58 +112,6 @@ impl Group {
         self.handle.clone()
     }
 
-    /// The group's name (`group.name`).
-    pub fn name(&self) -> &str {
-        self.handle.name()
-    }
-
-    /// Spawns a child. See [`GroupHandle::spawn`].
-    pub fn spawn<F, T, E, K>(
-        &self,
-        name: impl Into<Name>,
-        fut: F,
-    ) -> Result<ChildHandle<T>, SpawnError>
-    where
-        F: Future<Output = Result<T, E>> + Send + 'static,
-        T: Send + 'static,
-        E: IntoFailure<K>,
-        K: 'static,
-    {
-        self.handle.spawn(name, fut)
-    }
-
-    /// Spawns a child built from its cancellation token. See
-    /// [`GroupHandle::spawn_with`].
-    pub fn spawn_with<F, T, E, K>(
-        &self,
-        name: impl Into<Name>,
-        make: impl FnOnce(CancellationToken) -> F,
-    ) -> Result<ChildHandle<T>, SpawnError>
-    where
-        F: Future<Output = Result<T, E>> + Send + 'static,
-        T: Send + 'static,
-        E: IntoFailure<K>,
-        K: 'static,
-    {
-        self.handle.spawn_with(name, make)
-    }
-
-    /// Cancels every child: an early exit, not an error. See
-    /// [`GroupHandle::cancel`].
-    pub fn cancel(&self) {
-        self.handle.cancel();
-    }
-
-    /// How many children are running now.
-    pub fn running(&self) -> usize {
-        self.handle.running()
-    }
-
-    /// How many children wait for a slot under the group's limit.
-    pub fn queued(&self) -> usize {
-        self.handle.queued()
-    }
-
     /// Waits for every child to stop and returns their failures, if any.
     ///
     /// Under the default [`Policy::FailFast`](crate::Policy::FailFast),
@@ -188,6 +136,102 @@ impl Group {
             std::panic::resume_unwind(payload);
         }
         result
+    }
+
+    /// Joins the group, then reads the outputs of `handles` in their order:
+    /// the `Vec<T>` of a fan-out in one call. Every failure comes back as the
+    /// group's [`ErrorGroup`]; a child among `handles` that has no output
+    /// although nothing failed (it was cancelled) makes an error too, with a
+    /// [`NoOutput`](crate::NoOutput) leaf for each such child.
+    ///
+    /// # Errors
+    ///
+    /// The group's [`ErrorGroup`], or one of [`NoOutput`](crate::NoOutput) leaves.
+    ///
+    /// # Panics
+    ///
+    /// As [`join`](Self::join).
+    pub async fn join_all<T>(
+        self,
+        handles: impl IntoIterator<Item = ChildHandle<T>>,
+    ) -> Result<Vec<T>, ErrorGroup> {
+        let name = self.handle.sup.name.clone();
+        self.join().await?;
+        let mut outputs = Vec::new();
+        let mut missing = Vec::new();
+        for handle in handles {
+            let (child, index) = (handle.name().to_owned(), handle.index());
+            match handle.into_output() {
+                Ok(output) => outputs.push(output),
+                Err(why) => missing.push(Failure::error(child, Some(index), why)),
+            }
+        }
+        match ErrorGroup::new(name, missing) {
+            Some(errors) => Err(errors),
+            None => Ok(outputs),
+        }
+    }
+
+    /// Joins the group and returns the winner's output: the child whose
+    /// success ended a [`Policy::FirstSuccess`](crate::Policy::FirstSuccess)
+    /// race, as the JDK's `anySuccessfulResultOrThrow` returns it (under
+    /// another policy, the first of `handles` that succeeded).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    ///
+    /// let race = cohort::Group::builder("replicas")
+    ///     .policy(cohort::Policy::FirstSuccess)
+    ///     .build()
+    ///     .unwrap();
+    /// let replicas: Vec<_> = [30u64, 10, 20]
+    ///     .into_iter()
+    ///     .map(|ms| {
+    ///         race.spawn_infallible(format!("replica-{ms}"), async move {
+    ///             tokio::time::sleep(Duration::from_millis(ms)).await;
+    ///             ms
+    ///         })
+    ///         .unwrap()
+    ///     })
+    ///     .collect();
+    /// assert_eq!(race.join_first(replicas).await.unwrap(), 10);
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The group's [`ErrorGroup`]: every failure when no child succeeded, or
+    /// a [`NoSuccess`](crate::NoSuccess) leaf when none succeeded nor failed.
+    ///
+    /// # Panics
+    ///
+    /// As [`join`](Self::join).
+    pub async fn join_first<T>(
+        self,
+        handles: impl IntoIterator<Item = ChildHandle<T>>,
+    ) -> Result<T, ErrorGroup> {
+        let sup = self.handle.sup.clone();
+        self.join().await?;
+        let winner = sup.winner();
+        let mut first = None;
+        for handle in handles {
+            let index = handle.index();
+            if let Ok(output) = handle.into_output() {
+                if Some(index) == winner {
+                    return Ok(output);
+                }
+                first.get_or_insert(output);
+            }
+        }
+        first.ok_or_else(|| {
+            let none = NoSuccess::new(sup.spawned(), 0);
+            ErrorGroup::single(
+                sup.name.clone(),
+                Failure::error(NO_SUCCESS_NAME, None, none),
+            )
+        })
     }
 
     /// Runs `body` inside the group, then waits for every child.
@@ -226,7 +270,7 @@ impl Group {
     ///     .await
     ///     .expect("both succeed")
     ///     .expect("nothing cancelled the body");
-    /// assert_eq!((a.into_output(), b.into_output()), (Some(1), Some(2)));
+    /// assert_eq!((a.into_output(), b.into_output()), (Ok(1), Ok(2)));
     /// # }
     /// ```
     ///
@@ -279,6 +323,16 @@ impl Group {
     }
 }
 
+/// A `Group` spawns, cancels and counts through its [`GroupHandle`]'s
+/// methods: `group.spawn(..)` is `group.handle().spawn(..)`.
+impl std::ops::Deref for Group {
+    type Target = GroupHandle;
+
+    fn deref(&self) -> &GroupHandle {
+        &self.handle
+    }
+}
+
 impl Drop for Group {
     /// Cancels the children of a group dropped unfinished; its run is
     /// concluded, and its failures reported, once they have all stopped.
@@ -318,6 +372,34 @@ impl GroupHandle {
         K: 'static,
     {
         self.spawn_child(name.into(), |_| fut, false, None)
+    }
+
+    /// Spawns a child whose future cannot fail: its output is the value it
+    /// returns, and only a panic makes it a failure. No error type to name.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let group = cohort::Group::new("sum");
+    /// let a = group.spawn_infallible("a", async { 1 }).unwrap();
+    /// let b = group.spawn_infallible("b", async { 2 }).unwrap();
+    /// assert_eq!(group.join_all([a, b]).await.unwrap(), [1, 2]);
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn).
+    pub fn spawn_infallible<F, T>(
+        &self,
+        name: impl Into<Name>,
+        fut: F,
+    ) -> Result<ChildHandle<T>, SpawnError>
+    where
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.spawn(name, fut.map(Ok::<T, std::convert::Infallible>))
     }
 
     /// Spawns a child whose future is built from its cancellation token, so it

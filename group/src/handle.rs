@@ -6,13 +6,18 @@
 //! drops a finished task's future (which is how the group learns that the
 //! child settled) just *before* it stores the output. A handle read after the
 //! group has finished can land in that gap on a multi-threaded runtime, and
-//! then waits the few instructions it takes tokio to store the output; a read
-//! while the group runs just sees the child as not ended yet.
+//! then waits, parked rather than spinning, the few instructions it takes
+//! tokio to store the output; a read while the group runs just sees the
+//! child as not ended yet. Awaiting a handle simply awaits the task.
 
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
 
 use futures_util::FutureExt as _;
 use tokio::task::JoinHandle;
+use tokio::task::coop::unconstrained;
 
 use crate::child::Ctl;
 use crate::error_group::Failure;
@@ -139,14 +144,16 @@ impl<T> ChildHandle<T> {
         self.outcome().is_some()
     }
 
-    /// Takes the child's output: `Some` if it succeeded (and the output was not
-    /// taken before), `None` if it failed, was cancelled or is still running.
-    pub fn take_output(&self) -> Option<T> {
+    /// Takes the child's output if it succeeded (and the output was not
+    /// taken before). Else [`NoOutput`] says why: it failed, was cancelled,
+    /// was read already, or, a misuse, is still running (read outputs after
+    /// the group's join, or await the handle).
+    pub fn take_output(&self) -> Result<T, NoOutput> {
         take(&mut self.read())
     }
 
     /// The child's output, consuming the handle. See [`take_output`](Self::take_output).
-    pub fn into_output(mut self) -> Option<T> {
+    pub fn into_output(mut self) -> Result<T, NoOutput> {
         let sup = &self.sup;
         let link = self.link.get_mut().unwrap_or_else(PoisonError::into_inner);
         read(link, sup);
@@ -187,43 +194,153 @@ impl<T> ChildHandle<T> {
 /// Reads the child's output into `link` if the child has ended.
 fn read<T>(link: &mut Link<T>, sup: &Supervisor) {
     if let Link::Queued(pending) = link {
-        if let Some(next) = pending.take() {
+        if let Some(next) = pending.take(None) {
             *link = next;
         }
     }
     if let Link::Spawned(task) = link {
-        if !task.is_finished() {
-            if !sup.is_settled() {
-                return; // still running
-            }
-            // The group has finished, so this child's future has been
-            // dropped: tokio is storing its output (see the module docs).
-            while !task.is_finished() {
-                std::thread::yield_now();
-            }
+        if !task.is_finished() && !sup.is_settled() {
+            return; // still running
         }
-        // Finished, so ready: read it outside the coop budget, which could
+        // Finished, or in the gap before tokio stores the output (see the
+        // module docs): read it outside the coop budget, which could
         // otherwise report a finished task as pending.
-        let out = match tokio::task::coop::unconstrained(task).now_or_never() {
-            Some(Ok(out)) => out,
-            // Aborted, or dropped at the runtime's shutdown. The child's own
-            // panics are caught in its task; one from elsewhere in the task
-            // (a subscriber's) reads as cancelled too.
-            Some(Err(_)) => Out::Cancelled,
-            None => return,
+        let result = match unconstrained(&mut *task).now_or_never() {
+            Some(result) => result,
+            None => wait_parked(task),
         };
-        *link = Link::Ended(out);
+        *link = Link::Ended(ended(result));
     }
 }
 
-/// Takes a successful child's output out of `link`.
-fn take<T>(link: &mut Link<T>) -> Option<T> {
-    match link {
-        Link::Ended(out @ Out::Ok(_)) => match std::mem::replace(out, Out::Taken) {
-            Out::Ok(value) => Some(value),
-            _ => None,
+/// What a child's task returned, as its handle keeps it.
+fn ended<T>(result: Result<Out<T>, tokio::task::JoinError>) -> Out<T> {
+    // A task error is an abort, or a drop at the runtime's shutdown. The
+    // child's own panics are caught in its task; one from elsewhere in the
+    // task (a subscriber's) reads as cancelled too.
+    result.unwrap_or(Out::Cancelled)
+}
+
+/// Waits for a task the group saw go, parked: tokio is storing its output,
+/// on another thread, and wakes this one as it does.
+fn wait_parked<T>(task: &mut JoinHandle<Out<T>>) -> Result<Out<T>, tokio::task::JoinError> {
+    struct Unpark(std::thread::Thread);
+
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(result) = Pin::new(&mut unconstrained(&mut *task)).poll(&mut cx) {
+            return result;
+        }
+        std::thread::park();
+    }
+}
+
+/// Takes a successful child's output out of `link`, or says why there is none.
+fn take<T>(link: &mut Link<T>) -> Result<T, NoOutput> {
+    let Link::Ended(out) = link else {
+        return Err(NoOutput::Running);
+    };
+    let why = match out {
+        Out::Ok(_) => match std::mem::replace(out, Out::Taken) {
+            Out::Ok(value) => return Ok(value),
+            _ => NoOutput::Taken,
         },
-        _ => None,
+        Out::Taken => NoOutput::Taken,
+        Out::Cancelled => NoOutput::Cancelled,
+        Out::Raised(_) | Out::Failed(_) => NoOutput::Failed,
+    };
+    Err(why)
+}
+
+/// Why a [`ChildHandle`] has no output to give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NoOutput {
+    /// The child has not ended: a misuse. Read outputs once the group has
+    /// been joined, or await the handle.
+    Running,
+    /// The child failed or panicked; its failure is in the group's
+    /// [`ErrorGroup`](crate::ErrorGroup) (or, under
+    /// [`Policy::CollectAll`](crate::Policy::CollectAll), in
+    /// [`ChildHandle::into_result`]).
+    Failed,
+    /// The child was cancelled before it returned.
+    Cancelled,
+    /// The output was taken before.
+    Taken,
+}
+
+impl std::fmt::Display for NoOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Running => {
+                "the child is still running: read its output once the group has been joined, or await its handle"
+            }
+            Self::Failed => "the child failed",
+            Self::Cancelled => "the child was cancelled",
+            Self::Taken => "the child's output was taken already",
+        })
+    }
+}
+
+impl std::error::Error for NoOutput {}
+
+/// Awaiting a handle waits for its child to end (not for the whole group),
+/// and gives its [`ChildResult`].
+impl<T> IntoFuture for ChildHandle<T> {
+    type Output = ChildResult<T>;
+    type IntoFuture = ChildFuture<T>;
+
+    fn into_future(self) -> ChildFuture<T> {
+        ChildFuture { handle: Some(self) }
+    }
+}
+
+/// The future of an awaited [`ChildHandle`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct ChildFuture<T> {
+    handle: Option<ChildHandle<T>>,
+}
+
+// Nothing in it is ever pinned: the output is moved out, never polled.
+impl<T> Unpin for ChildFuture<T> {}
+
+impl<T> Future for ChildFuture<T> {
+    type Output = ChildResult<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ChildResult<T>> {
+        let Some(handle) = self.handle.as_mut() else {
+            return Poll::Ready(ChildResult::Taken);
+        };
+        let link = handle
+            .link
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        loop {
+            match link {
+                Link::Queued(pending) => match pending.take(Some(cx.waker())) {
+                    Some(next) => *link = next,
+                    None => return Poll::Pending,
+                },
+                Link::Spawned(task) => {
+                    let result = std::task::ready!(Pin::new(task).poll(cx));
+                    *link = Link::Ended(ended(result));
+                }
+                Link::Ended(_) => break,
+            }
+        }
+        match self.handle.take() {
+            Some(handle) => Poll::Ready(handle.into_result()),
+            None => Poll::Ready(ChildResult::Taken),
+        }
     }
 }
 

@@ -152,9 +152,11 @@ pub use deadline::{DEADLINE_ERROR_TYPE, DeadlineExceeded};
 pub use error_group::{
     BoxError, ErrorGroup, Failure, FailureKind, GROUP_ERROR_TYPE, Leaf, PANIC_ERROR_TYPE,
 };
-pub use error_types::{CONFIG_ERROR_TYPE, SPAWN_ERROR_TYPE, START_ERROR_TYPE};
+pub use error_types::{
+    CONFIG_ERROR_TYPE, NO_OUTPUT_ERROR_TYPE, SPAWN_ERROR_TYPE, START_ERROR_TYPE,
+};
 pub use group::{BODY_NAME, Group, GroupHandle};
-pub use handle::{ChildHandle, ChildResult};
+pub use handle::{ChildFuture, ChildHandle, ChildResult, NoOutput};
 pub use into_failure::{IntoFailure, marker};
 pub use name::Name;
 pub use no_success::{NO_SUCCESS_ERROR_TYPE, NO_SUCCESS_NAME, NoSuccess};

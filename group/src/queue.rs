@@ -11,6 +11,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::Waker;
 
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
@@ -28,8 +29,12 @@ pub(crate) trait Deferred: Send {
 
 /// What a queued child's handle finds in its cell.
 enum State<T> {
-    /// Still queued; `cancelled` if its handle cancelled it meanwhile.
-    Waiting { cancelled: bool },
+    /// Still queued; `cancelled` if its handle cancelled it meanwhile, and
+    /// the task awaiting the handle, to wake as the child leaves the queue.
+    Waiting {
+        cancelled: bool,
+        waiter: Option<Waker>,
+    },
     /// Taken from the queue and spawned.
     Spawned(JoinHandle<Out<T>>),
     /// Dropped from the queue unstarted (the group cancelled), or the
@@ -47,7 +52,10 @@ pub(crate) struct Pending<T> {
 impl<T> Pending<T> {
     pub(crate) fn new() -> Self {
         Self {
-            state: Mutex::new(State::Waiting { cancelled: false }),
+            state: Mutex::new(State::Waiting {
+                cancelled: false,
+                waiter: None,
+            }),
         }
     }
 
@@ -59,7 +67,7 @@ impl<T> Pending<T> {
     /// queue.
     pub(crate) fn cancel(&self) {
         match &mut *self.lock() {
-            State::Waiting { cancelled } => *cancelled = true,
+            State::Waiting { cancelled, .. } => *cancelled = true,
             State::Spawned(task) => task.abort(),
             _ => {}
         }
@@ -67,21 +75,38 @@ impl<T> Pending<T> {
 
     /// The child was dropped from the queue without running.
     pub(crate) fn dropped(&self) {
-        *self.lock() = State::Dropped;
+        leave(&mut self.lock(), State::Dropped);
     }
 
     /// Where the handle finds the child from now on, once it has left the
-    /// queue.
-    pub(crate) fn take(&self) -> Option<Link<T>> {
+    /// queue; else `waiter` (if any) is woken when it does.
+    pub(crate) fn take(&self, waiter: Option<&Waker>) -> Option<Link<T>> {
         let mut state = self.lock();
         match std::mem::replace(&mut *state, State::Taken) {
             State::Spawned(task) => Some(Link::Spawned(task)),
             State::Dropped => Some(Link::Ended(Out::Cancelled)),
-            waiting => {
-                *state = waiting;
+            State::Waiting {
+                cancelled,
+                waiter: old,
+            } => {
+                let waiter = waiter.cloned().or(old);
+                *state = State::Waiting { cancelled, waiter };
                 None
             }
+            State::Taken => None,
         }
+    }
+}
+
+/// The child leaves the queue: the cell holds `next`, and the task awaiting
+/// the handle is woken.
+fn leave<T>(state: &mut State<T>, next: State<T>) {
+    if let State::Waiting {
+        waiter: Some(waiter),
+        ..
+    } = std::mem::replace(state, next)
+    {
+        waiter.wake();
     }
 }
 
@@ -104,16 +129,19 @@ where
         let mut state = pending.lock();
         match sup.spawn_task(runtime, &name, self) {
             Ok(task) => {
-                if let State::Waiting { cancelled: true } = *state {
+                if let State::Waiting {
+                    cancelled: true, ..
+                } = *state
+                {
                     // Aborted before its first poll: it settles as cancelled
                     // and gives its slot back.
                     task.abort();
                 }
-                *state = State::Spawned(task);
+                leave(&mut state, State::Spawned(task));
                 Ok(())
             }
             Err(error) => {
-                *state = State::Dropped;
+                leave(&mut state, State::Dropped);
                 Err(error)
             }
         }

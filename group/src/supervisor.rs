@@ -127,6 +127,8 @@ struct State {
     hold: Option<Hold>,
     /// The run's result has been worked out and reported.
     concluded: bool,
+    /// The child whose success ended a first-success race.
+    winner: Option<usize>,
 }
 
 /// A child waiting for a slot under the concurrency limit.
@@ -359,8 +361,13 @@ impl Supervisor {
         Some(next)
     }
 
+    /// The child whose success ended a first-success race, if one did.
+    pub(crate) fn winner(&self) -> Option<usize> {
+        self.state().winner
+    }
+
     /// How many children were admitted.
-    fn spawned(&self) -> usize {
+    pub(crate) fn spawned(&self) -> usize {
         self.admission.load(Ordering::Relaxed) & !CLOSED
     }
 
@@ -551,6 +558,9 @@ impl Supervisor {
             let first = state.cancel.is_none() && !closed;
             if first {
                 state.cancel = Some(reason);
+                if reason == CancelReason::FirstSuccess {
+                    state.winner = trigger.and_then(|(_, index)| index);
+                }
             }
             (first, std::mem::take(&mut state.queue))
         };

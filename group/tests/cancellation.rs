@@ -119,7 +119,7 @@ async fn grace_period_lets_cleanup_finish_and_bounds_it() {
     assert!(cleaned.load(Ordering::SeqCst));
     // A child that completes within its grace period keeps its result.
     assert_eq!(polite.outcome(), Some(ChildOutcome::Ok));
-    assert_eq!(polite.into_output(), Some("flushed"));
+    assert_eq!(polite.into_output(), Ok("flushed"));
     assert_eq!(stubborn.outcome(), Some(ChildOutcome::Cancelled));
 }
 
@@ -266,7 +266,7 @@ async fn cancelling_one_child_leaves_the_group_running() {
         .expect("a cancelled child is not a failure");
     assert_eq!(started.elapsed(), ms(50), "the sibling ran to completion");
     assert_eq!(doomed.outcome(), Some(ChildOutcome::Cancelled));
-    assert_eq!(sibling.into_output(), Some(7));
+    assert_eq!(sibling.into_output(), Ok(7));
 }
 
 /// In the scope form a child's failure cancels the body as well.
@@ -647,7 +647,7 @@ async fn cancelling_one_child_gives_it_the_grace_period() {
     child.cancel();
     group.join().await.unwrap();
     assert_eq!(started.elapsed(), ms(50), "the sibling ran on");
-    assert_eq!(child.into_output(), Some("flushed"));
+    assert_eq!(child.into_output(), Ok("flushed"));
     assert_eq!(sibling.outcome(), Some(ChildOutcome::Ok));
 }
 

@@ -34,7 +34,7 @@ async fn a_deadline_times_out_distinctly_and_keeps_partial_results() {
         ms(100)
     );
     assert_eq!(leaf.message(), "group deadline of 100ms exceeded");
-    assert_eq!(fast.into_output(), Some("fast"), "partial results are kept");
+    assert_eq!(fast.into_output(), Ok("fast"), "partial results are kept");
     assert_eq!(slow.outcome(), Some(ChildOutcome::Cancelled));
 }
 

@@ -104,7 +104,7 @@ async fn slots_are_released_on_every_path() {
     assert_eq!(stuck.outcome(), Some(ChildOutcome::Cancelled));
     assert_eq!(
         last.into_output(),
-        Some("ran"),
+        Ok("ran"),
         "the slot came back after each ending"
     );
 }
@@ -240,7 +240,7 @@ async fn a_panicking_make_closure_gives_its_slot_back() {
         .await
         .expect("the group still joins")
         .unwrap();
-    assert_eq!(after.into_output(), Some("ran"));
+    assert_eq!(after.into_output(), Ok("ran"));
     let alarms: Vec<_> = captured
         .events_named("cohort.child.unresponsive")
         .into_iter()

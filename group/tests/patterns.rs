@@ -185,7 +185,18 @@ async fn partial_results_survive_a_sibling_failure() {
 
     // Through the handles, in spawn order...
     let kept: Vec<_> = handles.iter().map(|h| h.take_output()).collect();
-    assert_eq!(kept, [Some(0), Some(100), Some(200), None, None, None]);
+    use cohort::NoOutput::{Cancelled, Failed};
+    assert_eq!(
+        kept,
+        [
+            Ok(0),
+            Ok(100),
+            Ok(200),
+            Err(Failed),
+            Err(Cancelled),
+            Err(Cancelled)
+        ]
+    );
     // ...and through shared state, as the guide does: the same set.
     let shared: Vec<_> = shared.lock().unwrap().values().copied().collect();
     assert_eq!(shared, [0, 100, 200]);

@@ -70,8 +70,8 @@ async fn supervise_reports_every_failure_at_the_end() {
         Some(ChildOutcome::Ok),
         "a sibling carried on"
     );
-    assert_eq!(late.into_output(), Some(true));
-    assert!(handles[2].take_output().is_none());
+    assert_eq!(late.into_output(), Ok(true));
+    assert!(handles[2].take_output().is_err());
 }
 
 /// First-success: the first success cancels the rest.
@@ -100,7 +100,10 @@ async fn first_success_cancels_the_rest() {
     let started = Instant::now();
     group.join().await.expect("one replica succeeded");
     assert_eq!(started.elapsed(), ms(10));
-    let winners: Vec<_> = replicas.iter().filter_map(|h| h.take_output()).collect();
+    let winners: Vec<_> = replicas
+        .iter()
+        .filter_map(|h| h.take_output().ok())
+        .collect();
     assert_eq!(winners, [10]);
     assert_eq!(replicas[0].outcome(), Some(ChildOutcome::Cancelled));
     assert_eq!(

@@ -131,9 +131,9 @@ async fn children_spawn_siblings_and_the_group_waits_for_them() {
         ms(40),
         "the scope waited for the sibling spawned by a child"
     );
-    assert_eq!(first.into_output(), Some("page-1 body"));
+    assert_eq!(first.into_output(), Ok("page-1 body"));
     assert_eq!(grandchild.index(), 1);
-    assert_eq!(grandchild.into_output(), Some("page-2 body"));
+    assert_eq!(grandchild.into_output(), Ok("page-2 body"));
 }
 
 #[test]
@@ -163,11 +163,12 @@ async fn empty_names_are_fine() {
         .unwrap();
     group.join().await.unwrap();
     assert_eq!(child.name(), "");
-    assert_eq!(child.into_output(), Some(1));
+    assert_eq!(child.into_output(), Ok(1));
 }
 
 /// Spawn indices count every admitted child, in order, and handles report
-/// them; the output of a still-running child is not available.
+/// them; reading the output of a still-running child is a misuse, said as
+/// such, not the "no output" of a failed child.
 #[tokio::test(start_paused = true)]
 async fn handles_report_index_and_running_state() {
     let group = Group::new("indexed");
@@ -178,10 +179,13 @@ async fn handles_report_index_and_running_state() {
     assert_eq!((a.index(), b.index()), (0, 1));
     assert_eq!(a.outcome(), None);
     assert!(!a.is_finished());
-    assert_eq!(a.take_output(), None);
+    let misuse = a.take_output().unwrap_err();
+    assert_eq!(misuse, cohort::NoOutput::Running);
+    assert!(misuse.to_string().contains("still running"), "{misuse}");
     group.cancel();
     group.join().await.unwrap();
     assert!(a.is_finished());
+    assert_eq!(a.take_output(), Err(cohort::NoOutput::Cancelled));
 }
 
 /// Groups, handles and errors cross threads: an ErrorGroup can be returned

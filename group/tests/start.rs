@@ -29,7 +29,7 @@ async fn start_returns_the_signalled_value_once_the_child_is_ready() {
     );
     assert!(!listener.is_finished());
     group.join().await.unwrap();
-    assert_eq!(listener.into_output(), Some("served"));
+    assert_eq!(listener.into_output(), Ok("served"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -59,7 +59,7 @@ async fn a_failure_before_the_signal_fails_the_start_not_the_group() {
     group.join().await.expect("the group did not fail");
     assert_eq!(
         sibling.into_output(),
-        Some("fine"),
+        Ok("fine"),
         "nor was the sibling cancelled"
     );
 }

@@ -111,7 +111,7 @@ async fn the_feeder_stops_pulling_when_the_group_cancels() {
         })
         .unwrap();
     group.join().await.unwrap_err();
-    assert_eq!(feeder.into_output(), Some(8));
+    assert_eq!(feeder.into_output(), Ok(8));
 }
 
 #[tokio::test(start_paused = true)]

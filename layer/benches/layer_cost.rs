@@ -38,7 +38,10 @@ async fn fan_out(n: u64) -> u64 {
         })
         .collect();
     group.join().await.unwrap();
-    handles.into_iter().filter_map(|h| h.into_output()).sum()
+    handles
+        .into_iter()
+        .filter_map(|h| h.into_output().ok())
+        .sum()
 }
 
 #[derive(Debug)]

@@ -25,7 +25,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Reached only if every child succeeded.
     let results: Vec<_> = handles
         .into_iter()
-        .filter_map(|h| h.into_output())
+        .filter_map(|h| h.into_output().ok())
         .collect();
     println!("{results:?}");
     Ok(())

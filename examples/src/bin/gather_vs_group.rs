@@ -30,7 +30,7 @@ async fn main() {
     gather.join().await.expect("nothing fails");
     let results: Vec<_> = handles
         .into_iter()
-        .filter_map(|h| h.into_output())
+        .filter_map(|h| h.into_output().ok())
         .collect();
     println!("gather: {results:?}");
 

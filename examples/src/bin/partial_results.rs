@@ -27,7 +27,7 @@ async fn main() {
     let failed = group.join().await.err();
     let kept: Vec<(usize, u64)> = handles
         .iter()
-        .filter_map(|h| Some((h.index(), h.take_output()?)))
+        .filter_map(|h| Some((h.index(), h.take_output().ok()?)))
         .collect();
     if let Some(errors) = failed {
         let timeouts = errors
