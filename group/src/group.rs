@@ -371,7 +371,40 @@ impl GroupHandle {
         E: IntoFailure<K>,
         K: 'static,
     {
-        self.spawn_child(name.into(), |_| fut, false, None)
+        self.spawn_child(name.into(), |_| fut, false, None, false)
+    }
+
+    /// Spawns a child only if it can run at once: under a
+    /// [`limit`](crate::GroupBuilder::limit) with every slot taken it is
+    /// refused with [`SpawnErrorKind::AtLimit`] instead of queued, as Go's
+    /// `errgroup.TryGo`. Without a limit it is [`spawn`](Self::spawn).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let group = cohort::Group::builder("one").limit(1).build().unwrap();
+    /// group.try_spawn("first", async { Ok::<_, std::io::Error>(()) }).unwrap();
+    /// let full = group.try_spawn("second", async { Ok::<_, std::io::Error>(()) });
+    /// assert!(matches!(full.unwrap_err().kind(), cohort::SpawnErrorKind::AtLimit(1)));
+    /// group.join().await.unwrap();
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn), and [`SpawnErrorKind::AtLimit`].
+    pub fn try_spawn<F, T, E, K>(
+        &self,
+        name: impl Into<Name>,
+        fut: F,
+    ) -> Result<ChildHandle<T>, SpawnError>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: IntoFailure<K>,
+        K: 'static,
+    {
+        self.spawn_child(name.into(), |_| fut, false, None, true)
     }
 
     /// Spawns a child whose future cannot fail: its output is the value it
@@ -421,7 +454,7 @@ impl GroupHandle {
         K: 'static,
     {
         let make = |token: Option<CancellationToken>| make(token.unwrap_or_default());
-        self.spawn_child(name.into(), make, true, None)
+        self.spawn_child(name.into(), make, true, None, false)
     }
 
     /// Spawns a child and waits until it signals, through its [`Ready`], that
@@ -476,7 +509,7 @@ impl GroupHandle {
         let name = name.into();
         let (ready, starting, signalled) = crate::start::channel();
         let handle = self
-            .spawn_child(name, |_| make(ready), false, Some(starting))
+            .spawn_child(name, |_| make(ready), false, Some(starting), false)
             .map_err(StartError::Spawn)?;
         crate::start::wait(handle, signalled).await
     }
@@ -487,6 +520,7 @@ impl GroupHandle {
         make: impl FnOnce(Option<CancellationToken>) -> F,
         with_token: bool,
         starter: Option<Arc<dyn Starter>>,
+        now: bool,
     ) -> Result<ChildHandle<T>, SpawnError>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
@@ -499,7 +533,12 @@ impl GroupHandle {
             .sup
             .runtime()
             .ok_or_else(|| refuse(SpawnErrorKind::NoRuntime))?;
-        let admitted = self.sup.admit(&name).map_err(refuse)?;
+        let admitted = if now {
+            self.sup.admit_now(&name)
+        } else {
+            self.sup.admit(&name, false)
+        };
+        let admitted = admitted.map_err(refuse)?;
         let (index, run_now) = (admitted.index, admitted.run_now);
         let (mut task, ctl) = child::prepare(admitted, name.clone(), with_token, starter, make);
         let link = if run_now {

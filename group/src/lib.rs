@@ -147,7 +147,7 @@ mod task;
 pub mod telemetry;
 
 pub use builder::{ConfigError, GroupBuilder};
-pub use catch::Catch;
+pub use catch::{BARE_ERROR_GROUP, Catch, HANDLER_NAME};
 pub use deadline::{DEADLINE_ERROR_TYPE, DeadlineExceeded};
 pub use error_group::{
     BoxError, ErrorGroup, Failure, FailureKind, GROUP_ERROR_TYPE, Leaf, PANIC_ERROR_TYPE,

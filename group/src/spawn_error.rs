@@ -24,6 +24,9 @@ pub enum SpawnErrorKind {
     Closing(CancelReason),
     /// The group has finished: its join or scope completed.
     Closed,
+    /// `try_spawn` found every one of the group's limit's slots taken (the
+    /// limit is given); `spawn` would have queued the child.
+    AtLimit(usize),
     /// The call was made outside a tokio runtime.
     NoRuntime,
     /// The runtime refused the task.
@@ -65,6 +68,9 @@ impl fmt::Display for SpawnError {
         match &self.kind {
             SpawnErrorKind::Closing(reason) => write!(f, "the group is closing ({reason})"),
             SpawnErrorKind::Closed => f.write_str("the group has finished"),
+            SpawnErrorKind::AtLimit(limit) => {
+                write!(f, "all {limit} of the group's slots are taken")
+            }
             SpawnErrorKind::NoRuntime => f.write_str("not called from within a tokio runtime"),
             SpawnErrorKind::Runtime(e) => write!(f, "the runtime refused the task: {e}"),
         }

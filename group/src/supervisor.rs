@@ -231,9 +231,34 @@ impl Supervisor {
         }
     }
 
+    /// Admits one child only if it can run now: under a limit with no free
+    /// slot it is refused ([`SpawnErrorKind::AtLimit`]) rather than queued.
+    pub(crate) fn admit_now(self: &Arc<Self>, child: &Name) -> Result<Admitted, SpawnErrorKind> {
+        let Some(limit) = self.config.limit else {
+            return self.admit(child, false);
+        };
+        {
+            let mut state = self.state();
+            if !self.has_slot(&state) {
+                return Err(SpawnErrorKind::AtLimit(limit));
+            }
+            state.running += 1;
+        }
+        self.admit(child, true).inspect_err(|_| {
+            // Refused as the group closes: the slot goes back unused (the
+            // queue is dropped on cancellation, so nobody waits for it).
+            self.state().running -= 1;
+        })
+    }
+
     /// Admits one child: its spawn index, its place in the live set, and
-    /// whether it may run now (a slot was taken for it) or must queue.
-    pub(crate) fn admit(self: &Arc<Self>, child: &Name) -> Result<Admitted, SpawnErrorKind> {
+    /// whether it may run now (a slot was taken for it, or `reserved` for
+    /// it already) or must queue.
+    pub(crate) fn admit(
+        self: &Arc<Self>,
+        child: &Name,
+        reserved: bool,
+    ) -> Result<Admitted, SpawnErrorKind> {
         if self.cancelling.load(Ordering::Relaxed) {
             return Err(self.refusal());
         }
@@ -264,8 +289,8 @@ impl Supervisor {
             if self.config.unresponsive_after.is_some() {
                 state.live.insert(index, child.clone());
             }
-            let run_now = self.has_slot(&state);
-            if run_now && self.config.limit.is_some() {
+            let run_now = reserved || self.has_slot(&state);
+            if run_now && !reserved && self.config.limit.is_some() {
                 state.running += 1;
             }
             run_now

@@ -431,3 +431,62 @@ fn deep_and_wide_trees_need_no_deep_stack() {
         .unwrap();
     worker.join().expect("no stack overflow");
 }
+
+/// A handler may raise, as an `except*` clause may: re-raising the group it
+/// was given puts its failures back as they were, and raising a new error
+/// (with the matched group as its cause) adds it under the handler's name;
+/// both come back with the unmatched rest.
+#[test]
+fn handlers_may_re_raise_or_raise_anew() {
+    #[derive(Debug)]
+    struct Unavailable(ErrorGroup);
+    impl fmt::Display for Unavailable {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("the shards are unavailable")
+        }
+    }
+    impl Error for Unavailable {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    let group = sample();
+    let before: Vec<u64> = group.leaves().iter().map(|l| l.failure.id()).collect();
+    let rest = group
+        .try_catch::<QueryFailed>(|g| Err(g.into())) // looked, and re-raised
+        .try_catch::<ValueError>(|g| Err(Box::new(Unavailable(g))))
+        .catch_panics(|_| {})
+        .rest()
+        .unwrap_err();
+    let names: Vec<_> = rest.failures().iter().map(Failure::child_name).collect();
+    assert_eq!(names, ["billing", "eu", cohort::HANDLER_NAME]);
+    assert_eq!(rest.failures()[0].id(), before[0], "re-raised as it was");
+    let raised = rest.failures()[2].downcast_ref::<Unavailable>().unwrap();
+    assert_eq!(
+        raised.0.leaves()[0].failure.id(),
+        before[2],
+        "the cause kept"
+    );
+}
+
+/// The chain also starts from a bare error (a service's `anyhow::Error` or
+/// boxed error): the tree inside it, if it is one, else a group of one.
+#[test]
+fn a_chain_starts_from_a_bare_error_or_a_tree() {
+    let bare: cohort::BoxError = Box::new(ValueError("bad input".into()));
+    let mut handled = 0;
+    let rest = cohort::Catch::error(bare)
+        .catch::<ValueError>(|g| handled = g.leaves().len())
+        .rest();
+    assert_eq!(handled, 1);
+    assert!(rest.is_ok());
+
+    let tree: cohort::BoxError = Box::new(sample());
+    let rest = cohort::Catch::error(tree)
+        .catch::<ValueError>(|_| {})
+        .rest()
+        .unwrap_err();
+    assert_eq!(rest.name(), "aggregate");
+    assert_eq!(rest.leaves().len(), 3);
+}

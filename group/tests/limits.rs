@@ -248,3 +248,23 @@ async fn a_panicking_make_closure_gives_its_slot_back() {
         .collect();
     assert_eq!(alarms, ["stubborn"]);
 }
+
+/// `try_spawn` is refused, not queued, when every slot is taken, as Go's
+/// `TryGo`; once a slot frees it runs the child at once.
+#[tokio::test(start_paused = true)]
+async fn try_spawn_is_refused_at_the_limit_instead_of_queueing() {
+    let group = Group::builder("limited").limit(1).build().unwrap();
+    group.try_spawn("first", fails_never(ms(10))).unwrap();
+    let full = group.try_spawn("second", fails_never(ms(10))).unwrap_err();
+    assert!(matches!(full.kind(), cohort::SpawnErrorKind::AtLimit(1)));
+    assert_eq!(group.queued(), 0);
+    sleep(ms(11)).await; // the first child is done
+    let later = group.try_spawn("later", fails_never(ms(10))).unwrap();
+    group.join().await.unwrap();
+    assert_eq!(later.into_output(), Ok(()));
+}
+
+async fn fails_never(delay: std::time::Duration) -> Result<(), ValueError> {
+    sleep(delay).await;
+    Ok(())
+}
