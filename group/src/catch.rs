@@ -148,7 +148,13 @@ impl Catch {
     /// Runs `handler` with the remaining groups named `name` (nested ones,
     /// or the whole tree), each matched as one unit, if there are any.
     pub fn catch_group(self, name: &str, handler: impl FnOnce(ErrorGroup)) -> Self {
-        self.apply(|group| group.split_group(name), |g| Ok(handler(g)))
+        self.apply(
+            |group| group.split_group(name),
+            |g| {
+                handler(g);
+                Ok(())
+            },
+        )
     }
 
     /// Runs `handler` with the sub-group of remaining panic leaves, if any.
@@ -163,7 +169,13 @@ impl Catch {
         predicate: impl FnMut(&Failure) -> bool,
         handler: impl FnOnce(ErrorGroup),
     ) -> Self {
-        self.apply(|group| group.split_by(predicate), |g| Ok(handler(g)))
+        self.apply(
+            |group| group.split_by(predicate),
+            |g| {
+                handler(g);
+                Ok(())
+            },
+        )
     }
 
     /// Runs `handler` with the sub-group of remaining leaves whose error is of
