@@ -23,7 +23,10 @@ use tracing::Instrument as _;
 use tracing::instrument::Instrumented;
 
 use crate::context::Scoped;
+use crate::error_group::{BoxError, Failure};
+use crate::start_error::StartError;
 use crate::supervisor::Supervisor;
+use crate::telemetry::BODY_NAME;
 
 /// How a scope body ended.
 pub(crate) enum BodyEnd<T> {
@@ -86,4 +89,23 @@ impl<F: Future> Future for Body<F> {
             _ => Poll::Ready(BodyEnd::Cancelled),
         }
     }
+}
+
+/// The body returned `error`, of `error.type` `type_name`: a refused spawn
+/// while the group cancels is the cancellation reaching it; a failed `start`
+/// is the started child's own failure; anything else is the body's failure.
+pub(crate) fn returned(sup: &Supervisor, error: BoxError, type_name: &'static str) {
+    if sup.is_cancelling() && crate::into_failure::is_refusal(&*error) {
+        return;
+    }
+    let failure = match crate::into_failure::take::<StartError>(error) {
+        Ok(start) => match start {
+            // Reported by the child as it failed.
+            StartError::Failed(failure) => return sup.fail_body(failure),
+            other => Failure::from_boxed(BODY_NAME.into(), None, type_name, Box::new(other)),
+        },
+        Err(error) => Failure::from_boxed(BODY_NAME.into(), None, type_name, error),
+    };
+    crate::trace::child_failed(&sup.span, &failure);
+    sup.fail_body(failure);
 }

@@ -1,13 +1,12 @@
 //! [`GroupBuilder`]: a group's options, validated when the group is built.
 
-use std::error::Error;
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::{Config, ConfigError};
 use crate::group::Group;
 use crate::policy::Policy;
 use crate::supervisor::Supervisor;
@@ -35,19 +34,6 @@ pub struct GroupBuilder {
     config: Config,
     timeout: Option<Duration>,
     parent: Option<CancellationToken>,
-}
-
-/// A group's validated options.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Config {
-    pub policy: Policy,
-    pub grace: Option<Duration>,
-    pub resume_panics: bool,
-    pub limit: Option<usize>,
-    pub deadline: Option<Instant>,
-    /// How long after the build the deadline falls.
-    pub budget: Duration,
-    pub unresponsive_after: Option<Duration>,
 }
 
 impl GroupBuilder {
@@ -191,37 +177,7 @@ impl GroupBuilder {
         let policy = self.config.policy;
         let timeout = self.config.deadline.map(|_| self.config.budget);
         let span =
-            crate::telemetry::group_span(&self.name, policy.as_str(), self.config.limit, timeout);
+            crate::trace::group_span(&self.name, policy.as_str(), self.config.limit, timeout);
         Group::from_supervisor(Supervisor::new(self.name, span, self.config, self.parent))
     }
 }
-
-/// A group option was invalid.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// A duration that must be positive was zero.
-    ZeroDuration {
-        /// The option's name.
-        option: &'static str,
-        /// What to do instead.
-        hint: &'static str,
-    },
-    /// A concurrency limit of zero would never run a child.
-    ZeroLimit,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::ZeroDuration { option, hint } => {
-                write!(f, "{option} must be greater than zero; {hint}")
-            }
-            Self::ZeroLimit => {
-                f.write_str("limit must be at least 1: a limit of 0 would never run a child")
-            }
-        }
-    }
-}
-
-impl Error for ConfigError {}

@@ -7,13 +7,7 @@ use std::sync::Arc;
 
 use crate::error_group::{BoxError, ErrorGroup, Failure};
 use crate::into_failure::{BOXED_ERROR_TYPE, IntoFailure};
-
-/// The name a handler's raised error is reported under, in the tree that
-/// [`Catch::rest`] returns.
-pub const HANDLER_NAME: &str = "(handler)";
-
-/// The name of the group [`Catch::error`] wraps a bare error in.
-pub const BARE_ERROR_GROUP: &str = "(error)";
+use crate::telemetry::{BARE_ERROR_GROUP, HANDLER_NAME};
 
 /// A chain of handlers over an [`ErrorGroup`], started by
 /// [`ErrorGroup::catch`] (or, for an error that may or may not hold a tree, by
@@ -26,7 +20,7 @@ pub const BARE_ERROR_GROUP: &str = "(error)";
 /// clause may: `Err(group.into())` re-raises the group it was given (its
 /// failures go back into the tree as they were), `Err(error)` raises another
 /// error (give it the matched group as its `source()` to keep the cause),
-/// which joins the tree under the name [`HANDLER_NAME`].
+/// which joins the tree under the name [`HANDLER_NAME`](crate::telemetry::HANDLER_NAME).
 ///
 /// ```
 /// use cohort::{ErrorGroup, Failure};
@@ -125,7 +119,7 @@ impl From<ErrorGroup> for Catch {
 impl Catch {
     /// Starts a chain over any error: the tree it is, if it is an
     /// [`ErrorGroup`], else a group of that one error, named
-    /// [`BARE_ERROR_GROUP`], as `except*` wraps a bare exception. For code
+    /// [`BARE_ERROR_GROUP`](crate::telemetry::BARE_ERROR_GROUP), as `except*` wraps a bare exception. For code
     /// that gets an `anyhow::Error` or a boxed error that may hold a tree.
     pub fn error<E: IntoFailure<K>, K>(error: E) -> Self {
         let (error, type_name) = error.into_failure();
@@ -205,7 +199,7 @@ impl Catch {
     ///     .try_catch::<std::io::Error>(|g| Err(Box::new(Unavailable(g))))
     ///     .rest()
     ///     .unwrap_err();
-    /// assert_eq!(rest.failures()[0].child_name(), cohort::HANDLER_NAME);
+    /// assert_eq!(rest.failures()[0].child_name(), cohort::telemetry::HANDLER_NAME);
     /// assert!(rest.failures()[0].downcast_ref::<Unavailable>().is_some());
     /// ```
     pub fn try_catch<E: Error + Send + Sync + 'static>(

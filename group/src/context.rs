@@ -27,9 +27,9 @@ use std::task::{Context, Poll};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::group::BODY_NAME;
 use crate::membership::Hold;
 use crate::supervisor::Supervisor;
+use crate::telemetry::BODY_NAME;
 
 /// What a new group descends from: a child, whose token is made on demand, or
 /// a scope body, which shares its group's token.

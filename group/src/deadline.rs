@@ -4,9 +4,6 @@ use std::error::Error;
 use std::fmt;
 use std::time::Duration;
 
-/// The value recorded as `error.type` for a deadline's leaf.
-pub const DEADLINE_ERROR_TYPE: &str = "cohort::DeadlineExceeded";
-
 /// The group's deadline passed before its children settled.
 ///
 /// Recorded as a leaf of the group's [`ErrorGroup`](crate::ErrorGroup) under

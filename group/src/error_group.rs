@@ -10,6 +10,8 @@ use std::fmt::{self, Write as _};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::telemetry::{GROUP_ERROR_TYPE, PANIC_ERROR_TYPE};
+
 /// The type-erased error a leaf holds: the child's own error value, boxed.
 pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
 
@@ -75,12 +77,6 @@ pub enum FailureKind {
     /// The child ran a group of its own, which failed.
     Group(ErrorGroup),
 }
-
-/// The value recorded as `error.type` for a panic leaf.
-pub const PANIC_ERROR_TYPE: &str = "panic";
-
-/// The value recorded as `error.type` for a child whose own group failed.
-pub const GROUP_ERROR_TYPE: &str = "cohort::ErrorGroup";
 
 impl ErrorGroup {
     /// Builds a group from its failures. Returns `None` for an empty list: a

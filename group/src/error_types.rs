@@ -37,27 +37,17 @@ use std::any::TypeId;
 use std::error::Error;
 use std::sync::{PoisonError, RwLock};
 
-use crate::builder::ConfigError;
-use crate::deadline::{DEADLINE_ERROR_TYPE, DeadlineExceeded};
-use crate::error_group::{ErrorGroup, GROUP_ERROR_TYPE};
-use crate::handle::NoOutput;
-use crate::no_success::{NO_SUCCESS_ERROR_TYPE, NoSuccess};
+use crate::config::ConfigError;
+use crate::deadline::DeadlineExceeded;
+use crate::error_group::ErrorGroup;
+use crate::no_success::NoSuccess;
+use crate::outcome::NoOutput;
 use crate::spawn_error::SpawnError;
-use crate::start::StartError;
-
-/// The value recorded as `error.type` for a [`SpawnError`].
-pub const SPAWN_ERROR_TYPE: &str = "cohort::SpawnError";
-
-/// The value recorded as `error.type` for a [`StartError`] (one that is not
-/// the child's own failure, which keeps its own type).
-pub const START_ERROR_TYPE: &str = "cohort::StartError";
-
-/// The `error.type` of a [`NoOutput`] leaf, from
-/// [`Group::join_all`](crate::Group::join_all).
-pub const NO_OUTPUT_ERROR_TYPE: &str = "cohort::NoOutput";
-
-/// The value recorded as `error.type` for a [`ConfigError`].
-pub const CONFIG_ERROR_TYPE: &str = "cohort::ConfigError";
+use crate::start_error::StartError;
+use crate::telemetry::{
+    CONFIG_ERROR_TYPE, DEADLINE_ERROR_TYPE, GROUP_ERROR_TYPE, NO_OUTPUT_ERROR_TYPE,
+    NO_SUCCESS_ERROR_TYPE, SPAWN_ERROR_TYPE, START_ERROR_TYPE,
+};
 
 /// Tells whether an error is of one registered type.
 type Is = fn(&(dyn Error + 'static)) -> bool;

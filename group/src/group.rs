@@ -17,15 +17,14 @@ use crate::error_group::{ErrorGroup, Failure};
 use crate::handle::{ChildHandle, Link};
 use crate::into_failure::IntoFailure;
 use crate::name::Name;
-use crate::no_success::{NO_SUCCESS_NAME, NoSuccess};
+use crate::no_success::NoSuccess;
 use crate::outcome::CancelReason;
 use crate::queue::Pending;
 use crate::spawn_error::{SpawnError, SpawnErrorKind};
-use crate::start::{Ready, StartError};
+use crate::start::Ready;
+use crate::start_error::StartError;
 use crate::supervisor::Supervisor;
-
-/// The name a scope body's failure is reported under.
-pub const BODY_NAME: &str = "(body)";
+use crate::telemetry::{BODY_NAME, NO_SUCCESS_NAME};
 
 /// A supervised group of tasks that succeed together or fail together.
 ///
@@ -301,14 +300,14 @@ impl Group {
             BodyEnd::Returned(Ok(value)) => (Some(value), None),
             BodyEnd::Returned(Err(error)) => {
                 let (error, error_type) = error.into_failure();
-                sup.body_returned(error, error_type);
+                crate::body::returned(&sup, error, error_type);
                 (None, None)
             }
             BodyEnd::Cancelled => (None, None),
             BodyEnd::Panicked(payload) => {
                 let message = crate::panic::message(&*payload);
                 let failure = Failure::panic(BODY_NAME, None, message);
-                crate::telemetry::child_failed(&sup.span, &failure);
+                crate::trace::child_failed(&sup.span, &failure);
                 sup.fail_body(failure);
                 (None, Some(payload))
             }
@@ -360,6 +359,7 @@ impl GroupHandle {
     /// Refuses, without ever polling `fut`, when the group is closing (a child
     /// failed, it was cancelled) or finished, or when called outside a tokio
     /// runtime.
+    #[track_caller]
     pub fn spawn<F, T, E, K>(
         &self,
         name: impl Into<Name>,
@@ -393,6 +393,7 @@ impl GroupHandle {
     /// # Errors
     ///
     /// As [`spawn`](Self::spawn), and [`SpawnErrorKind::AtLimit`].
+    #[track_caller]
     pub fn try_spawn<F, T, E, K>(
         &self,
         name: impl Into<Name>,
@@ -423,6 +424,7 @@ impl GroupHandle {
     /// # Errors
     ///
     /// As [`spawn`](Self::spawn).
+    #[track_caller]
     pub fn spawn_infallible<F, T>(
         &self,
         name: impl Into<Name>,
@@ -442,6 +444,7 @@ impl GroupHandle {
     /// # Errors
     ///
     /// As [`spawn`](Self::spawn); `make` is not called when the spawn is refused.
+    #[track_caller]
     pub fn spawn_with<F, T, E, K>(
         &self,
         name: impl Into<Name>,
@@ -514,6 +517,7 @@ impl GroupHandle {
         crate::start::wait(handle, signalled).await
     }
 
+    #[track_caller]
     fn spawn_child<F, T, E, K>(
         &self,
         name: Name,

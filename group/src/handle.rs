@@ -23,43 +23,28 @@ use crate::child::Ctl;
 use crate::error_group::Failure;
 use crate::name::Name;
 use crate::outcome::ChildOutcome;
-use crate::queue::Pending;
+use crate::outcome::NoOutput;
+use crate::queue::{Left, Pending};
 use crate::supervisor::Supervisor;
-
-/// What a child's task returns to its handle.
-pub(crate) enum Out<T> {
-    Ok(T),
-    /// The output of a successful child, already taken.
-    Taken,
-    Cancelled,
-    /// The child failed and its failure went to the group (or to a `start`
-    /// caller).
-    Raised(ChildOutcome),
-    /// The child failed and its failure stayed with it (collect-all). Boxed:
-    /// a handle is kept per child, and failures are the rare case.
-    Failed(Box<Failure>),
-}
-
-impl<T> Out<T> {
-    fn outcome(&self) -> ChildOutcome {
-        match self {
-            Self::Ok(_) | Self::Taken => ChildOutcome::Ok,
-            Self::Cancelled => ChildOutcome::Cancelled,
-            Self::Raised(outcome) => *outcome,
-            Self::Failed(failure) if failure.is_panic() => ChildOutcome::Panic,
-            Self::Failed(_) => ChildOutcome::Error,
-        }
-    }
-}
+use crate::task::Out;
 
 /// Where a handle finds its child.
 pub(crate) enum Link<T> {
     /// The child's task is running, or has ended and holds the output.
     Spawned(JoinHandle<Out<T>>),
     /// The child waits for a slot under the group's limit.
-    Queued(Arc<Pending<T>>),
+    Queued(Arc<Pending<Out<T>>>),
     /// The output has been read from the task.
     Ended(Out<T>),
+}
+
+impl<T> From<Left<Out<T>>> for Link<T> {
+    fn from(left: Left<Out<T>>) -> Self {
+        match left {
+            Left::Spawned(task) => Self::Spawned(task),
+            Left::Dropped => Self::Ended(Out::Cancelled),
+        }
+    }
 }
 
 /// A handle to one child of a group, returned by `spawn`.
@@ -194,8 +179,8 @@ impl<T> ChildHandle<T> {
 /// Reads the child's output into `link` if the child has ended.
 fn read<T>(link: &mut Link<T>, sup: &Supervisor) {
     if let Link::Queued(pending) = link {
-        if let Some(next) = pending.take(None) {
-            *link = next;
+        if let Some(left) = pending.take(None) {
+            *link = left.into();
         }
     }
     if let Link::Spawned(task) = link {
@@ -259,39 +244,6 @@ fn take<T>(link: &mut Link<T>) -> Result<T, NoOutput> {
     Err(why)
 }
 
-/// Why a [`ChildHandle`] has no output to give.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum NoOutput {
-    /// The child has not ended: a misuse. Read outputs once the group has
-    /// been joined, or await the handle.
-    Running,
-    /// The child failed or panicked; its failure is in the group's
-    /// [`ErrorGroup`](crate::ErrorGroup) (or, under
-    /// [`Policy::CollectAll`](crate::Policy::CollectAll), in
-    /// [`ChildHandle::into_result`]).
-    Failed,
-    /// The child was cancelled before it returned.
-    Cancelled,
-    /// The output was taken before.
-    Taken,
-}
-
-impl std::fmt::Display for NoOutput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Running => {
-                "the child is still running: read its output once the group has been joined, or await its handle"
-            }
-            Self::Failed => "the child failed",
-            Self::Cancelled => "the child was cancelled",
-            Self::Taken => "the child's output was taken already",
-        })
-    }
-}
-
-impl std::error::Error for NoOutput {}
-
 /// Awaiting a handle waits for its child to end (not for the whole group),
 /// and gives its [`ChildResult`].
 impl<T> IntoFuture for ChildHandle<T> {
@@ -327,7 +279,7 @@ impl<T> Future for ChildFuture<T> {
         loop {
             match link {
                 Link::Queued(pending) => match pending.take(Some(cx.waker())) {
-                    Some(next) => *link = next,
+                    Some(left) => *link = left.into(),
                     None => return Poll::Pending,
                 },
                 Link::Spawned(task) => {

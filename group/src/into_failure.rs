@@ -18,6 +18,7 @@
 use std::error::Error;
 
 use crate::error_group::BoxError;
+use crate::spawn_error::SpawnError;
 
 /// An error a child or a scope body may fail with: every
 /// `std::error::Error + Send + Sync + 'static`, a boxed error, and, with the
@@ -153,4 +154,13 @@ pub(crate) fn take<E: Error + Send + Sync + 'static>(error: BoxError) -> Result<
         Err(error) => error,
     };
     Err(error)
+}
+
+/// Whether `error`, or an error in its `source()` chain, is a spawn refused
+/// because its group is closing or finished: how a cancellation reaches code
+/// that spawns with `?`.
+pub(crate) fn is_refusal(error: &(dyn Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |&e| e.source())
+        .filter_map(downcast_ref::<SpawnError>)
+        .any(SpawnError::is_refusal)
 }

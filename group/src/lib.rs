@@ -124,6 +124,7 @@ mod body;
 mod builder;
 mod catch;
 mod child;
+mod config;
 mod context;
 mod deadline;
 mod error_group;
@@ -142,27 +143,25 @@ mod spawn;
 mod spawn_error;
 mod split;
 mod start;
+mod start_error;
 mod supervisor;
 mod task;
 pub mod telemetry;
+mod trace;
 
-pub use builder::{ConfigError, GroupBuilder};
-pub use catch::{BARE_ERROR_GROUP, Catch, HANDLER_NAME};
-pub use deadline::{DEADLINE_ERROR_TYPE, DeadlineExceeded};
-pub use error_group::{
-    BoxError, ErrorGroup, Failure, FailureKind, GROUP_ERROR_TYPE, Leaf, PANIC_ERROR_TYPE,
-};
-pub use error_types::{
-    CONFIG_ERROR_TYPE, NO_OUTPUT_ERROR_TYPE, SPAWN_ERROR_TYPE, START_ERROR_TYPE,
-};
-pub use group::{BODY_NAME, Group, GroupHandle};
-pub use handle::{ChildFuture, ChildHandle, ChildResult, NoOutput};
+pub use builder::GroupBuilder;
+pub use catch::Catch;
+pub use config::ConfigError;
+pub use deadline::DeadlineExceeded;
+pub use error_group::{BoxError, ErrorGroup, Failure, FailureKind, Leaf};
+pub use group::{Group, GroupHandle};
+pub use handle::{ChildFuture, ChildHandle, ChildResult};
 pub use into_failure::{IntoFailure, marker};
 pub use name::Name;
-pub use no_success::{NO_SUCCESS_ERROR_TYPE, NO_SUCCESS_NAME, NoSuccess};
-pub use outcome::{CancelReason, ChildOutcome, GroupOutcome};
+pub use no_success::NoSuccess;
+pub use outcome::{CancelReason, ChildOutcome, GroupOutcome, NoOutput};
 pub use policy::Policy;
 pub use spawn_error::{SpawnError, SpawnErrorKind};
-pub use start::{Ready, StartError};
-pub use supervisor::DEADLINE_NAME;
+pub use start::Ready;
+pub use start_error::StartError;
 pub use tokio_util::sync::CancellationToken;

@@ -3,12 +3,6 @@
 use std::error::Error;
 use std::fmt;
 
-/// The value recorded as `error.type` for a [`NoSuccess`] leaf.
-pub const NO_SUCCESS_ERROR_TYPE: &str = "cohort::NoSuccess";
-
-/// The name a [`NoSuccess`] leaf is reported under.
-pub const NO_SUCCESS_NAME: &str = "(no success)";
-
 /// A [`Policy::FirstSuccess`](crate::Policy::FirstSuccess) group ended with
 /// no child succeeding and none failing: none was spawned, or every one was
 /// cancelled. Its run raises this, alone, under the name `(no success)`, as

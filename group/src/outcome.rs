@@ -105,6 +105,39 @@ impl CancelReason {
     }
 }
 
+/// Why a [`ChildHandle`](crate::ChildHandle) has no output to give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NoOutput {
+    /// The child has not ended: a misuse. Read outputs once the group has
+    /// been joined, or await the handle.
+    Running,
+    /// The child failed or panicked; its failure is in the group's
+    /// [`ErrorGroup`](crate::ErrorGroup) (or, under
+    /// [`Policy::CollectAll`](crate::Policy::CollectAll), in
+    /// [`ChildHandle::into_result`](crate::ChildHandle::into_result)).
+    Failed,
+    /// The child was cancelled before it returned.
+    Cancelled,
+    /// The output was taken before.
+    Taken,
+}
+
+impl std::fmt::Display for NoOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Running => {
+                "the child is still running: read its output once the group has been joined, or await its handle"
+            }
+            Self::Failed => "the child failed",
+            Self::Cancelled => "the child was cancelled",
+            Self::Taken => "the child's output was taken already",
+        })
+    }
+}
+
+impl std::error::Error for NoOutput {}
+
 macro_rules! display_as_str {
     ($($t:ty),*) => {$(
         impl fmt::Display for $t {

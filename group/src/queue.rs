@@ -6,9 +6,9 @@
 //! boxed task and spawns that box when a slot frees (moving a pointer, not the
 //! task), or drops it unstarted when the group cancels. Until then its handle
 //! has no `JoinHandle` to read, so the two share a `Pending` cell, which the
-//! task keeps while it waits.
+//! task keeps while it waits. The cell holds the task's `JoinHandle` of
+//! whatever output type the task has: the queue knows no child type.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
@@ -16,10 +16,7 @@ use std::task::Waker;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
-use crate::handle::{Link, Out};
-use crate::into_failure::IntoFailure;
 use crate::supervisor::Supervisor;
-use crate::task::ChildTask;
 
 /// A queued child's task, type-erased for the supervisor's queue.
 pub(crate) trait Deferred: Send {
@@ -28,7 +25,7 @@ pub(crate) trait Deferred: Send {
 }
 
 /// What a queued child's handle finds in its cell.
-enum State<T> {
+enum State<O> {
     /// Still queued; `cancelled` if its handle cancelled it meanwhile, and
     /// the task awaiting the handle, to wake as the child leaves the queue.
     Waiting {
@@ -36,7 +33,7 @@ enum State<T> {
         waiter: Option<Waker>,
     },
     /// Taken from the queue and spawned.
-    Spawned(JoinHandle<Out<T>>),
+    Spawned(JoinHandle<O>),
     /// Dropped from the queue unstarted (the group cancelled), or the
     /// runtime refused the spawn.
     Dropped,
@@ -44,12 +41,20 @@ enum State<T> {
     Taken,
 }
 
-/// Shared by a queued child and its handle.
-pub(crate) struct Pending<T> {
-    state: Mutex<State<T>>,
+/// How a queued child left the queue, as its handle learns it.
+pub(crate) enum Left<O> {
+    /// It runs, as this task.
+    Spawned(JoinHandle<O>),
+    /// It never ran.
+    Dropped,
 }
 
-impl<T> Pending<T> {
+/// Shared by a queued child and its handle; `O` is its task's output.
+pub(crate) struct Pending<O> {
+    state: Mutex<State<O>>,
+}
+
+impl<O> Pending<O> {
     pub(crate) fn new() -> Self {
         Self {
             state: Mutex::new(State::Waiting {
@@ -59,7 +64,7 @@ impl<T> Pending<T> {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
+    fn lock(&self) -> MutexGuard<'_, State<O>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -78,56 +83,15 @@ impl<T> Pending<T> {
         leave(&mut self.lock(), State::Dropped);
     }
 
-    /// Where the handle finds the child from now on, once it has left the
-    /// queue; else `waiter` (if any) is woken when it does.
-    pub(crate) fn take(&self, waiter: Option<&Waker>) -> Option<Link<T>> {
+    /// The child leaves the queue to run: `spawn` hands it to the runtime,
+    /// under the cell's lock, so a handle never finds the cell still waiting
+    /// once the child has run.
+    pub(crate) fn spawn(
+        &self,
+        spawn: impl FnOnce() -> std::io::Result<JoinHandle<O>>,
+    ) -> std::io::Result<()> {
         let mut state = self.lock();
-        match std::mem::replace(&mut *state, State::Taken) {
-            State::Spawned(task) => Some(Link::Spawned(task)),
-            State::Dropped => Some(Link::Ended(Out::Cancelled)),
-            State::Waiting {
-                cancelled,
-                waiter: old,
-            } => {
-                let waiter = waiter.cloned().or(old);
-                *state = State::Waiting { cancelled, waiter };
-                None
-            }
-            State::Taken => None,
-        }
-    }
-}
-
-/// The child leaves the queue: the cell holds `next`, and the task awaiting
-/// the handle is woken.
-fn leave<T>(state: &mut State<T>, next: State<T>) {
-    if let State::Waiting {
-        waiter: Some(waiter),
-        ..
-    } = std::mem::replace(state, next)
-    {
-        waiter.wake();
-    }
-}
-
-impl<F, T, E, K> Deferred for ChildTask<F, T, E, K>
-where
-    F: Future<Output = Result<T, E>> + Send + 'static,
-    T: Send + 'static,
-    E: IntoFailure<K>,
-    K: 'static,
-{
-    fn start(mut self: Pin<Box<Self>>, sup: &Supervisor, runtime: &Handle) -> std::io::Result<()> {
-        let name = self.name().clone();
-        // Taken out of the task first: a task the runtime drops at once (it
-        // is shutting down) must not reach for the cell locked below.
-        let Some(pending) = self.as_mut().dequeue() else {
-            return sup.spawn_task(runtime, &name, self).map(drop);
-        };
-        // Spawned under the cell's lock, so a handle never finds the cell
-        // still waiting once the child has run.
-        let mut state = pending.lock();
-        match sup.spawn_task(runtime, &name, self) {
+        match spawn() {
             Ok(task) => {
                 if let State::Waiting {
                     cancelled: true, ..
@@ -145,5 +109,36 @@ where
                 Err(error)
             }
         }
+    }
+
+    /// How the child left the queue, once it has; else `waiter` (if any) is
+    /// woken when it does.
+    pub(crate) fn take(&self, waiter: Option<&Waker>) -> Option<Left<O>> {
+        let mut state = self.lock();
+        match std::mem::replace(&mut *state, State::Taken) {
+            State::Spawned(task) => Some(Left::Spawned(task)),
+            State::Dropped => Some(Left::Dropped),
+            State::Waiting {
+                cancelled,
+                waiter: old,
+            } => {
+                let waiter = waiter.cloned().or(old);
+                *state = State::Waiting { cancelled, waiter };
+                None
+            }
+            State::Taken => None,
+        }
+    }
+}
+
+/// The child leaves the queue: the cell holds `next`, and the task awaiting
+/// the handle is woken.
+fn leave<O>(state: &mut State<O>, next: State<O>) {
+    if let State::Waiting {
+        waiter: Some(waiter),
+        ..
+    } = std::mem::replace(state, next)
+    {
+        waiter.wake();
     }
 }

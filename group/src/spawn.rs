@@ -5,14 +5,13 @@ use std::future::Future;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
-/// This file, as tokio records it on a child task's `runtime.spawn` span: the
-/// spawn calls below are its only tokio spawns, and they are not
-/// `#[track_caller]`, so tokio's recorded location points here.
-pub(crate) const SPAWN_FILE: &str = file!();
-
 /// Spawns a child's task; under `tokio_unstable`, named `group/child` so
-/// tokio-console shows which group a task belongs to.
+/// tokio-console shows which group a task belongs to, and marked as a child
+/// for a layer (see [`spawning_child`](crate::telemetry::spawning_child)).
+/// `#[track_caller]`, as are the spawn methods above it, so that tokio
+/// records the user's spawn site as the task's location.
 #[inline(always)]
+#[track_caller]
 pub(crate) fn spawn_on<F>(
     runtime: &Handle,
     group: &str,
@@ -26,6 +25,8 @@ where
     #[cfg(tokio_unstable)]
     {
         let name = format!("{group}/{child}");
+        // A guard rather than a closure, which would end `#[track_caller]`.
+        let _spawning = crate::telemetry::SpawningChild::start();
         tokio::task::Builder::new()
             .name(&name)
             .spawn_on(task, runtime)

@@ -96,12 +96,3 @@ impl SpawnError {
         )
     }
 }
-
-/// Whether `error`, or an error in its `source()` chain, is a spawn refused
-/// because its group is closing or finished: how a cancellation reaches code
-/// that spawns with `?`.
-pub(crate) fn is_refusal(error: &(dyn Error + 'static)) -> bool {
-    std::iter::successors(Some(error), |&e| e.source())
-        .filter_map(crate::into_failure::downcast_ref::<SpawnError>)
-        .any(SpawnError::is_refusal)
-}

@@ -1,7 +1,6 @@
 //! The readiness handshake of [`GroupHandle::start`](crate::GroupHandle::start):
 //! a child signals once that it has started, handing its caller a value.
 
-use std::error::Error;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -11,7 +10,7 @@ use crate::child::Starter;
 use crate::error_group::Failure;
 use crate::handle::ChildHandle;
 use crate::outcome::ChildOutcome;
-use crate::spawn_error::SpawnError;
+use crate::start_error::StartError;
 
 /// Given to a child spawned with `start`: call [`signal`](Self::signal) once
 /// it has started (bound its socket, warmed its cache) to hand its caller a
@@ -28,54 +27,6 @@ impl<V> Ready<V> {
     pub fn signal(self, value: V) {
         if let Some(tx) = self.shared.take() {
             let _ = tx.send(Started::Ready(value));
-        }
-    }
-}
-
-/// Why a `start` failed.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum StartError {
-    /// The child could not be spawned.
-    Spawn(SpawnError),
-    /// The child failed before signalling; this is its own failure (the
-    /// group did not record it, nor cancel because of it).
-    Failed(Failure),
-    /// The child ended without signalling: it returned, or was cancelled.
-    NotStarted {
-        /// The child's name.
-        child: Arc<str>,
-        /// How it ended.
-        outcome: ChildOutcome,
-    },
-}
-
-impl fmt::Display for StartError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Spawn(e) => e.fmt(f),
-            Self::Failed(failure) => write!(
-                f,
-                "child {:?} failed before it started: {}",
-                failure.child_name(),
-                failure.message()
-            ),
-            Self::NotStarted { child, outcome } => {
-                write!(
-                    f,
-                    "child {child:?} ended ({outcome}) without signalling that it started"
-                )
-            }
-        }
-    }
-}
-
-impl Error for StartError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        match self {
-            Self::Spawn(e) => Some(e),
-            Self::Failed(failure) => failure.as_error(),
-            Self::NotStarted { .. } => None,
         }
     }
 }

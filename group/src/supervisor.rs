@@ -49,22 +49,20 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Span;
 
-use crate::builder::Config;
-use crate::deadline::{DEADLINE_ERROR_TYPE, DeadlineExceeded};
-use crate::error_group::{BoxError, ErrorGroup, Failure};
-use crate::group::BODY_NAME;
+use crate::config::Config;
+use crate::deadline::DeadlineExceeded;
+use crate::error_group::{ErrorGroup, Failure};
 use crate::membership::{Hold, Membership};
 use crate::name::Name;
-use crate::no_success::{NO_SUCCESS_ERROR_TYPE, NO_SUCCESS_NAME, NoSuccess};
+use crate::no_success::NoSuccess;
 use crate::outcome::{CancelReason, ChildOutcome, GroupOutcome};
 use crate::policy::Policy;
 use crate::queue::Deferred;
 use crate::spawn_error::SpawnErrorKind;
-use crate::start::StartError;
-use crate::telemetry::{self, Counts};
-
-/// The name a deadline's failure is reported under.
-pub const DEADLINE_NAME: &str = "(deadline)";
+use crate::telemetry::{
+    DEADLINE_ERROR_TYPE, DEADLINE_NAME, NO_SUCCESS_ERROR_TYPE, NO_SUCCESS_NAME,
+};
+use crate::trace::{self, Counts};
 
 /// The admission word's "closed" bit.
 const CLOSED: usize = 1 << (usize::BITS - 1);
@@ -343,7 +341,7 @@ impl Supervisor {
                 });
                 let queued = state.queue.len();
                 drop(state);
-                telemetry::queued(&self.span, queued);
+                trace::queued(&self.span, queued);
                 return Ok(());
             }
             state.running += 1;
@@ -354,6 +352,7 @@ impl Supervisor {
     /// Hands a child's task to the runtime. A task the runtime refuses is
     /// dropped unpolled, and settles as cancelled.
     #[inline(always)]
+    #[track_caller]
     pub(crate) fn spawn_task<F>(
         &self,
         runtime: &Handle,
@@ -371,7 +370,7 @@ impl Supervisor {
     /// runtime refuses has nobody to tell but the child's handle, which then
     /// reads it as cancelled.
     fn start_queued(&self, next: Queued) {
-        telemetry::queued(&self.span, next.left);
+        trace::queued(&self.span, next.left);
         let _ = next.child.start(self, &next.runtime);
     }
 
@@ -541,26 +540,6 @@ impl Supervisor {
         }
     }
 
-    /// The scope body returned an error of type `type_name`: a refused
-    /// spawn while the group cancels is the cancellation reaching it; a
-    /// failed `start` is the started child's own failure; anything else is
-    /// the body's failure.
-    pub(crate) fn body_returned(&self, error: BoxError, type_name: &'static str) {
-        if self.is_cancelling() && crate::spawn_error::is_refusal(&*error) {
-            return;
-        }
-        let failure = match crate::into_failure::take::<StartError>(error) {
-            // Reported by the child as it failed.
-            Ok(start) => match start {
-                StartError::Failed(failure) => return self.fail_body(failure),
-                other => Failure::from_boxed(BODY_NAME.into(), None, type_name, Box::new(other)),
-            },
-            Err(error) => Failure::from_boxed(BODY_NAME.into(), None, type_name, error),
-        };
-        telemetry::child_failed(&self.span, &failure);
-        self.fail_body(failure);
-    }
-
     /// Records a failure of the scope body, and cancels the group.
     pub(crate) fn fail_body(&self, failure: Failure) {
         let child = failure.child_name().to_owned();
@@ -591,7 +570,7 @@ impl Supervisor {
         };
         if first {
             self.cancelling.store(true, Ordering::Release);
-            telemetry::cancel_requested(&self.span, &self.name, reason, trigger);
+            trace::cancel_requested(&self.span, &self.name, reason, trigger);
             self.token.cancel();
         }
         if reason.aborts_body() {
@@ -601,7 +580,7 @@ impl Supervisor {
         // takes the lock: drop them outside it.
         if !dropped.is_empty() {
             drop(dropped);
-            telemetry::queued(&self.span, 0);
+            trace::queued(&self.span, 0);
         }
     }
 
@@ -637,7 +616,7 @@ impl Supervisor {
                     .map(|(i, n)| (*i, n.clone()))
                     .collect();
                 for (index, child) in live {
-                    telemetry::child_unresponsive(&self.span, &self.name, &child, index, after);
+                    trace::child_unresponsive(&self.span, &self.name, &child, index, after);
                 }
             }
             std::future::pending::<()>().await;
@@ -763,12 +742,7 @@ impl Supervisor {
             )
         };
         if parent_cancelled {
-            telemetry::cancel_requested(
-                &self.span,
-                &self.name,
-                CancelReason::ParentCancelled,
-                None,
-            );
+            trace::cancel_requested(&self.span, &self.name, CancelReason::ParentCancelled, None);
         }
         if self.config.policy == Policy::FirstSuccess
             && counts.succeeded == 0
@@ -800,13 +774,13 @@ impl Supervisor {
         failures.sort_by_key(|f| f.child_index().unwrap_or(usize::MAX));
         let result = match ErrorGroup::new(self.name.clone(), failures).filter(|_| raises) {
             Some(group) => {
-                telemetry::group_raised(&self.span, &group);
+                trace::group_raised(&self.span, &group);
                 Err(group)
             }
             None => Ok(()),
         };
         // After the raise: a layer reads the outcome as "this group is done".
-        telemetry::group_closed(&self.span, outcome, counts);
+        trace::group_closed(&self.span, outcome, counts);
         // The token ends cancelled, whatever ended the run, so that helpers
         // watching it stop, as Go's errgroup cancels its context when `Wait`
         // returns.

@@ -29,13 +29,39 @@ use tracing::Span;
 use crate::child::{Ctl, Ending, Starter};
 use crate::context::{self, Ambient};
 use crate::error_group::Failure;
-use crate::handle::Out;
 use crate::into_failure::IntoFailure;
 use crate::membership::{Hold, Membership};
 use crate::name::Name;
 use crate::outcome::ChildOutcome;
-use crate::queue::Pending;
-use crate::supervisor::Settled;
+use crate::queue::{Deferred, Pending};
+use crate::supervisor::{Settled, Supervisor};
+use tokio::runtime::Handle;
+
+/// What a child's task returns to its handle.
+pub(crate) enum Out<T> {
+    Ok(T),
+    /// The output of a successful child, already taken.
+    Taken,
+    Cancelled,
+    /// The child failed and its failure went to the group (or to a `start`
+    /// caller).
+    Raised(ChildOutcome),
+    /// The child failed and its failure stayed with it (collect-all). Boxed:
+    /// a handle is kept per child, and failures are the rare case.
+    Failed(Box<Failure>),
+}
+
+impl<T> Out<T> {
+    pub(crate) fn outcome(&self) -> ChildOutcome {
+        match self {
+            Self::Ok(_) | Self::Taken => ChildOutcome::Ok,
+            Self::Cancelled => ChildOutcome::Cancelled,
+            Self::Raised(outcome) => *outcome,
+            Self::Failed(failure) if failure.is_panic() => ChildOutcome::Panic,
+            Self::Failed(_) => ChildOutcome::Error,
+        }
+    }
+}
 
 pin_project_lite::pin_project! {
     /// One child's task.
@@ -58,7 +84,7 @@ pin_project_lite::pin_project! {
         // A `start` caller still waiting for the child's signal.
         starter: Option<Arc<dyn Starter>>,
         // A queued child's cell, shared with its handle.
-        pending: Option<Arc<Pending<T>>>,
+        pending: Option<Arc<Pending<Out<T>>>>,
         #[pin]
         group_waiter: Option<WaitForCancellationFutureOwned>,
         #[pin]
@@ -120,13 +146,13 @@ where
     }
 
     /// Queues the child: it shares `pending` with its handle until it runs.
-    pub(crate) fn queue_in(&mut self, pending: Arc<Pending<T>>) {
+    pub(crate) fn queue_in(&mut self, pending: Arc<Pending<Out<T>>>) {
         self.settle.extra().project().pending.replace(pending);
     }
 
     /// A queued child leaves the queue: it is given a slot, and hands back
     /// the cell it shares with its handle.
-    pub(crate) fn dequeue(self: Pin<&mut Self>) -> Option<Arc<Pending<T>>> {
+    pub(crate) fn dequeue(self: Pin<&mut Self>) -> Option<Arc<Pending<Out<T>>>> {
         let settle = self.project().settle;
         settle.holds_slot = true;
         let extra = settle.extra.as_mut()?;
@@ -158,7 +184,7 @@ where
                 settle.phase = Phase::Running;
                 // The child starts: its span opens now, so a child queued
                 // under a limit costs no span until it runs.
-                crate::telemetry::child_span(&settle.sup.span, &settle.name, settle.index)
+                crate::trace::child_span(&settle.sup.span, &settle.name, settle.index)
             }
             Phase::Running | Phase::Grace => settle.take_span(),
         };
@@ -334,7 +360,7 @@ impl<T: Send + 'static> Settle<T> {
             Ok(Ok(value)) => Ending::Ok(value),
             Ok(Err(error)) => {
                 let (error, error_type) = error.into_failure();
-                if crate::spawn_error::is_refusal(&*error) && self.cancelled_now() {
+                if crate::into_failure::is_refusal(&*error) && self.cancelled_now() {
                     Ending::Cancelled
                 } else {
                     Ending::Error(error_type, error)
@@ -405,7 +431,7 @@ impl<T> Settle<T> {
         let ending = match ending {
             // The common case, kept lean: nothing to hand over.
             Ending::Ok(value) if !starter => {
-                crate::telemetry::child_closed(&span, ChildOutcome::Ok, None);
+                crate::trace::child_closed(&span, ChildOutcome::Ok, None);
                 let settled = Settled {
                     index: self.index,
                     outcome: ChildOutcome::Ok,
@@ -438,9 +464,9 @@ impl<T> Settle<T> {
             }
         };
         if let Some(failure) = &failure {
-            crate::telemetry::child_failed(&span, failure);
+            crate::trace::child_failed(&span, failure);
         }
-        crate::telemetry::child_closed(&span, outcome, failure.as_ref().map(Failure::error_type));
+        crate::trace::child_closed(&span, outcome, failure.as_ref().map(Failure::error_type));
 
         let extra = self.extra.as_mut().map(|e| e.as_mut().project());
         let (own, starter) = match extra {
@@ -498,6 +524,24 @@ impl<T> Drop for Settle<T> {
             let span = self.take_span();
             let _ = self.finish(Ending::Cancelled, span);
         }
+    }
+}
+
+impl<F, T, E, K> Deferred for ChildTask<F, T, E, K>
+where
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: IntoFailure<K>,
+    K: 'static,
+{
+    fn start(mut self: Pin<Box<Self>>, sup: &Supervisor, runtime: &Handle) -> std::io::Result<()> {
+        let name = self.name().clone();
+        // Taken out of the task first: a task the runtime drops at once (it
+        // is shutting down) must not reach for the cell locked below.
+        let Some(pending) = self.as_mut().dequeue() else {
+            return sup.spawn_task(runtime, &name, self).map(drop);
+        };
+        pending.spawn(|| sup.spawn_task(runtime, &name, self))
     }
 }
 

@@ -1,14 +1,9 @@
-//! The telemetry contract of `docs/telemetry.md`, in one place: the names a
-//! subscriber matches on, and the functions that create cohort's spans and
-//! emit its events. Nothing here runs unless a subscriber enables the callsite,
-//! so a group with no subscriber pays only tracing's disabled-callsite check.
+//! The telemetry contract of `docs/telemetry.md`, as names: the target, the
+//! span and event names, their fields, the reserved child names and the
+//! `error.type` values of cohort's own errors. A subscriber matches on these,
+//! so that it parses no string this crate does not export.
 
-use std::time::Duration;
-
-use tracing::{Level, Span, field};
-
-use crate::error_group::{ErrorGroup, Failure};
-use crate::outcome::{CancelReason, ChildOutcome, GroupOutcome};
+use std::cell::Cell;
 
 /// The tracing target of every span and event cohort emits.
 pub const TARGET: &str = "cohort";
@@ -24,165 +19,142 @@ pub const CANCEL_REQUESTED: &str = "cohort.group.cancel_requested";
 /// (emitted in the group span).
 pub const CHILD_UNRESPONSIVE: &str = "cohort.child.unresponsive";
 /// Event: the group finished with failures; its `error` field holds the
-/// [`ErrorGroup`] as a `dyn Error` (emitted in the group span).
+/// [`ErrorGroup`](crate::ErrorGroup) as a `dyn Error` (emitted in the group span).
 pub const GROUP_RAISED: &str = "cohort.group.raised";
 
-/// The source file of the one place cohort hands a child to tokio. Built
-/// with `--cfg tokio_unstable`, tokio records the spawning call's location on
-/// each task's `runtime.spawn` span (`loc.file`), so a layer tells a group's
-/// own child tasks from stray tasks spawned beside them by this value: the
-/// compiler writes it exactly as it writes that location.
-pub const CHILD_SPAWN_FILE: &str = crate::spawn::SPAWN_FILE;
+/// Field: the group's name, on the group span and its events.
+pub const GROUP_NAME: &str = "group.name";
+/// Field: the group's [`Policy`](crate::Policy).
+pub const GROUP_MODE: &str = "group.mode";
+/// Field: the group's concurrency limit, when it has one.
+pub const GROUP_LIMIT: &str = "group.limit";
+/// Field: the group's time budget in seconds, when it has one.
+pub const GROUP_TIMEOUT_S: &str = "group.timeout_s";
+/// Field: children waiting for a slot under the limit.
+pub const GROUP_QUEUED: &str = "group.queued";
+/// Field: how the run ended, a [`GroupOutcome`](crate::GroupOutcome); recorded last.
+pub const GROUP_OUTCOME: &str = "group.outcome";
+/// Field: children admitted.
+pub const GROUP_SPAWNED: &str = "group.spawned";
+/// Field: children that succeeded.
+pub const GROUP_SUCCEEDED: &str = "group.succeeded";
+/// Field: failures, the scope body's included.
+pub const GROUP_FAILED: &str = "group.failed";
+/// Field: children stopped by cancellation.
+pub const GROUP_CANCELLED: &str = "group.cancelled";
+/// Field: `ERROR` on a group or child that did not end well.
+pub const OTEL_STATUS_CODE: &str = "otel.status_code";
+/// The fields of a group span, in order.
+pub const GROUP_FIELDS: &[&str] = &[
+    GROUP_NAME,
+    GROUP_MODE,
+    GROUP_LIMIT,
+    GROUP_TIMEOUT_S,
+    GROUP_QUEUED,
+    GROUP_OUTCOME,
+    GROUP_SPAWNED,
+    GROUP_SUCCEEDED,
+    GROUP_FAILED,
+    GROUP_CANCELLED,
+    OTEL_STATUS_CODE,
+];
 
-/// The counts recorded on the group span when it closes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Counts {
-    pub spawned: usize,
-    pub succeeded: usize,
-    pub failed: usize,
-    pub cancelled: usize,
+/// Field: the child's name, on the child span and its events.
+pub const CHILD_NAME: &str = "child.name";
+/// Field: the child's spawn index.
+pub const CHILD_INDEX: &str = "child.index";
+/// Field: how the child ended, a [`ChildOutcome`](crate::ChildOutcome); recorded last.
+pub const CHILD_OUTCOME: &str = "child.outcome";
+/// Field: the failure's `error.type` (see [`crate::error_types`]).
+pub const ERROR_TYPE: &str = "error.type";
+/// The fields of a child span, in order.
+pub const CHILD_FIELDS: &[&str] = &[
+    CHILD_NAME,
+    CHILD_INDEX,
+    CHILD_OUTCOME,
+    ERROR_TYPE,
+    OTEL_STATUS_CODE,
+];
+
+/// Event field: the failure's message.
+pub const EXCEPTION_MESSAGE: &str = "exception.message";
+/// Event field: the error as a `dyn Error` (an `ErrorGroup` on a raise).
+pub const ERROR: &str = "error";
+/// Event field: why a group cancelled, a [`CancelReason`](crate::CancelReason).
+pub const REASON: &str = "reason";
+/// Event field: the child whose failure made the group cancel.
+pub const TRIGGER_CHILD_NAME: &str = "trigger.child.name";
+/// Event field: that child's index.
+pub const TRIGGER_CHILD_INDEX: &str = "trigger.child.index";
+/// Event field: the number of leaves of a raised tree.
+pub const ERROR_COUNT: &str = "error.count";
+/// Event field: how long an unresponsive child had been cancelled, in seconds.
+pub const CANCELLED_FOR_S: &str = "cancelled_for_s";
+
+/// The name a scope body's failure is reported under.
+pub const BODY_NAME: &str = "(body)";
+/// The name a deadline's failure is reported under.
+pub const DEADLINE_NAME: &str = "(deadline)";
+/// The name a first-success race's [`NoSuccess`](crate::NoSuccess) is
+/// reported under.
+pub const NO_SUCCESS_NAME: &str = "(no success)";
+/// The name an `except*` handler's raised error is reported under, in the
+/// tree [`Catch::rest`](crate::Catch::rest) returns.
+pub const HANDLER_NAME: &str = "(handler)";
+/// The name of the group [`Catch::error`](crate::Catch::error) wraps a bare
+/// error in.
+pub const BARE_ERROR_GROUP: &str = "(error)";
+
+/// `error.type` of a panic leaf.
+pub const PANIC_ERROR_TYPE: &str = "panic";
+/// `error.type` of a child whose own group failed.
+pub const GROUP_ERROR_TYPE: &str = "cohort::ErrorGroup";
+/// `error.type` of a [`DeadlineExceeded`](crate::DeadlineExceeded) leaf.
+pub const DEADLINE_ERROR_TYPE: &str = "cohort::DeadlineExceeded";
+/// `error.type` of a [`NoSuccess`](crate::NoSuccess) leaf.
+pub const NO_SUCCESS_ERROR_TYPE: &str = "cohort::NoSuccess";
+/// `error.type` of a [`SpawnError`](crate::SpawnError).
+pub const SPAWN_ERROR_TYPE: &str = "cohort::SpawnError";
+/// `error.type` of a [`StartError`](crate::StartError) (one that is not the
+/// child's own failure, which keeps its own type).
+pub const START_ERROR_TYPE: &str = "cohort::StartError";
+/// `error.type` of a [`NoOutput`](crate::NoOutput) leaf, from
+/// [`Group::join_all`](crate::Group::join_all).
+pub const NO_OUTPUT_ERROR_TYPE: &str = "cohort::NoOutput";
+/// `error.type` of a [`ConfigError`](crate::ConfigError).
+pub const CONFIG_ERROR_TYPE: &str = "cohort::ConfigError";
+
+thread_local! {
+    /// Set while cohort hands a child's task to tokio.
+    static SPAWNING_CHILD: Cell<bool> = const { Cell::new(false) };
 }
 
-pub(crate) fn group_span(
-    name: &str,
-    mode: &'static str,
-    limit: Option<usize>,
-    timeout: Option<Duration>,
-) -> Span {
-    let span = tracing::info_span!(
-        target: "cohort",
-        "cohort.group",
-        group.name = name,
-        group.mode = mode,
-        group.limit = field::Empty,
-        group.timeout_s = field::Empty,
-        group.queued = field::Empty,
-        group.outcome = field::Empty,
-        group.spawned = field::Empty,
-        group.succeeded = field::Empty,
-        group.failed = field::Empty,
-        group.cancelled = field::Empty,
-        otel.status_code = field::Empty,
-    );
-    if let Some(limit) = limit {
-        span.record("group.limit", limit);
+/// Whether the task being spawned on this thread right now is a group's
+/// child. Built with `--cfg tokio_unstable`, tokio opens each task's
+/// `runtime.spawn` span inside the spawn call, so a layer asks this as the
+/// span opens to tell a group's children from tasks spawned beside them
+/// (tokio's `loc.file` is the user's own spawn site, which tokio-console
+/// shows). Always `false` without `tokio_unstable`, where there are no task
+/// spans.
+pub fn spawning_child() -> bool {
+    SPAWNING_CHILD.with(Cell::get)
+}
+
+/// Makes [`spawning_child`] true until it is dropped (also on unwind).
+#[cfg(tokio_unstable)]
+pub(crate) struct SpawningChild(());
+
+#[cfg(tokio_unstable)]
+impl SpawningChild {
+    pub(crate) fn start() -> Self {
+        SPAWNING_CHILD.with(|flag| flag.set(true));
+        Self(())
     }
-    if let Some(timeout) = timeout {
-        span.record("group.timeout_s", timeout.as_secs_f64());
+}
+
+#[cfg(tokio_unstable)]
+impl Drop for SpawningChild {
+    fn drop(&mut self) {
+        SPAWNING_CHILD.with(|flag| flag.set(false));
     }
-    span
-}
-
-/// Records how many children wait in the limit's queue, for a live view.
-pub(crate) fn queued(span: &Span, queued: usize) {
-    if !span.is_disabled() {
-        span.record("group.queued", queued);
-    }
-}
-
-pub(crate) fn child_span(group: &Span, name: &str, index: usize) -> Span {
-    tracing::info_span!(
-        target: "cohort",
-        parent: group,
-        "cohort.child",
-        child.name = name,
-        child.index = index,
-        child.outcome = field::Empty,
-        error.type = field::Empty,
-        otel.status_code = field::Empty,
-    )
-}
-
-pub(crate) fn child_failed(span: &Span, failure: &Failure) {
-    tracing::event!(
-        name: "cohort.child.failed",
-        target: "cohort",
-        parent: span,
-        Level::WARN,
-        child.name = failure.child_name(),
-        child.index = failure.child_index(),
-        error.type = failure.error_type(),
-        exception.message = %failure.message(),
-        error = failure.as_error(),
-        "child failed",
-    );
-}
-
-/// Records the child's end; `child.outcome` last, as for the group.
-pub(crate) fn child_closed(span: &Span, outcome: ChildOutcome, error_type: Option<&'static str>) {
-    // A disabled span keeps its metadata, and `record` would still look each
-    // field up by name, for nothing.
-    if span.is_disabled() {
-        return;
-    }
-    if let Some(error_type) = error_type {
-        span.record("error.type", error_type);
-        span.record("otel.status_code", "ERROR");
-    }
-    span.record("child.outcome", outcome.as_str());
-}
-
-pub(crate) fn cancel_requested(
-    span: &Span,
-    group: &str,
-    reason: CancelReason,
-    trigger: Option<(&str, Option<usize>)>,
-) {
-    tracing::event!(
-        name: "cohort.group.cancel_requested",
-        target: "cohort",
-        parent: span,
-        Level::INFO,
-        group.name = group,
-        reason = reason.as_str(),
-        trigger.child.name = trigger.map(|(name, _)| name),
-        trigger.child.index = trigger.and_then(|(_, index)| index),
-        "group cancel requested",
-    );
-}
-
-pub(crate) fn child_unresponsive(
-    span: &Span,
-    group: &str,
-    child: &str,
-    index: usize,
-    after: Duration,
-) {
-    tracing::event!(
-        name: "cohort.child.unresponsive",
-        target: "cohort",
-        parent: span,
-        Level::WARN,
-        group.name = group,
-        child.name = child,
-        child.index = index,
-        cancelled_for_s = after.as_secs_f64(),
-        "child still running after cancellation",
-    );
-}
-
-/// Records the run's end. `group.outcome` goes last: a layer takes it as the
-/// signal that the counts are in and the group is done.
-pub(crate) fn group_closed(span: &Span, outcome: GroupOutcome, counts: Counts) {
-    span.record("group.spawned", counts.spawned);
-    span.record("group.succeeded", counts.succeeded);
-    span.record("group.failed", counts.failed);
-    span.record("group.cancelled", counts.cancelled);
-    if outcome != GroupOutcome::Ok {
-        span.record("otel.status_code", "ERROR");
-    }
-    span.record("group.outcome", outcome.as_str());
-}
-
-pub(crate) fn group_raised(span: &Span, group: &ErrorGroup) {
-    tracing::event!(
-        name: "cohort.group.raised",
-        target: "cohort",
-        parent: span,
-        Level::ERROR,
-        group.name = group.name(),
-        error.count = group.leaves().len(),
-        error = group as &(dyn std::error::Error + 'static),
-        "group raised",
-    );
 }

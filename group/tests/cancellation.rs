@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cohort::{BODY_NAME, ChildOutcome, FailureKind, Group};
+use cohort::telemetry::BODY_NAME;
+use cohort::{ChildOutcome, FailureKind, Group};
 use support::{ValueError, connection_error, fails_after, forever, ms};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep};
@@ -526,7 +527,7 @@ async fn a_panic_is_a_leaf_and_cancels_siblings() {
     let eg = group.join().await.unwrap_err();
     let failure = &eg.failures()[0];
     assert!(failure.is_panic());
-    assert_eq!(failure.error_type(), cohort::PANIC_ERROR_TYPE);
+    assert_eq!(failure.error_type(), cohort::telemetry::PANIC_ERROR_TYPE);
     let FailureKind::Panic { message } = failure.kind() else {
         panic!()
     };

@@ -5,7 +5,8 @@ mod support;
 
 use std::time::Duration;
 
-use cohort::{ChildOutcome, DEADLINE_NAME, DeadlineExceeded, Group};
+use cohort::telemetry::DEADLINE_NAME;
+use cohort::{ChildOutcome, DeadlineExceeded, Group};
 use support::{ValueError, fails_after, forever, ms};
 use tokio::time::{Instant, sleep};
 

@@ -145,7 +145,7 @@ async fn a_scope_body_may_fail_with_anyhow() {
         .await
         .unwrap_err();
     let body = &eg.failures()[0];
-    assert_eq!(body.child_name(), cohort::BODY_NAME);
+    assert_eq!(body.child_name(), cohort::telemetry::BODY_NAME);
     assert!(body.downcast_ref::<ParseIntError>().is_some());
 }
 

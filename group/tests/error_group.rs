@@ -111,7 +111,10 @@ fn leaves_walk_the_tree_depth_first_with_paths() {
             ),
         ]
     );
-    assert_eq!(group.failures()[2].error_type(), cohort::GROUP_ERROR_TYPE);
+    assert_eq!(
+        group.failures()[2].error_type(),
+        cohort::telemetry::GROUP_ERROR_TYPE
+    );
 }
 
 /// A leaf holds the child's own value: downcast it by reference, or take the
@@ -460,7 +463,7 @@ fn handlers_may_re_raise_or_raise_anew() {
         .rest()
         .unwrap_err();
     let names: Vec<_> = rest.failures().iter().map(Failure::child_name).collect();
-    assert_eq!(names, ["billing", "eu", cohort::HANDLER_NAME]);
+    assert_eq!(names, ["billing", "eu", cohort::telemetry::HANDLER_NAME]);
     assert_eq!(rest.failures()[0].id(), before[0], "re-raised as it was");
     let raised = rest.failures()[2].downcast_ref::<Unavailable>().unwrap();
     assert_eq!(

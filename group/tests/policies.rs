@@ -177,7 +177,7 @@ async fn a_failing_body_raises_under_first_success() {
         })
         .await
         .unwrap_err();
-    assert_eq!(eg.failures()[0].child_name(), cohort::BODY_NAME);
+    assert_eq!(eg.failures()[0].child_name(), cohort::telemetry::BODY_NAME);
     let error = eg.failures()[0].downcast_ref::<ValueError>().unwrap();
     assert_eq!(error.0, "could not record the winner");
 }
@@ -257,7 +257,10 @@ async fn first_success_without_a_winner_is_not_ok() {
     let eg = race().join().await.unwrap_err();
     let none = eg.errors::<cohort::NoSuccess>().next().unwrap();
     assert_eq!(none.spawned(), 0);
-    assert_eq!(eg.failures()[0].child_name(), cohort::NO_SUCCESS_NAME);
+    assert_eq!(
+        eg.failures()[0].child_name(),
+        cohort::telemetry::NO_SUCCESS_NAME
+    );
     assert_eq!(eg.failures()[0].error_type(), "cohort::NoSuccess");
 
     let group = race();

@@ -83,7 +83,12 @@ async fn child_spans_nest_under_their_group_and_carry_their_outcome() {
         ("users", "0", "ok", None),
         ("billing", "1", "cancelled", None),
         ("shipping", "2", "cancelled", None),
-        ("regions", "3", "error", Some(cohort::GROUP_ERROR_TYPE)),
+        (
+            "regions",
+            "3",
+            "error",
+            Some(cohort::telemetry::GROUP_ERROR_TYPE),
+        ),
     ];
     for (name, index, outcome, error_type) in expected {
         let span = child(name);
@@ -248,7 +253,10 @@ async fn panics_body_failures_and_drops_have_their_own_reasons() {
 
     let child = captured.span_where(telemetry::CHILD_SPAN, "child.name", "p");
     assert_eq!(field(&child, "child.outcome"), Some("panic"));
-    assert_eq!(field(&child, "error.type"), Some(cohort::PANIC_ERROR_TYPE));
+    assert_eq!(
+        field(&child, "error.type"),
+        Some(cohort::telemetry::PANIC_ERROR_TYPE)
+    );
     let failed = captured.events_named(telemetry::CHILD_FAILED);
     let panic = &failed[0];
     assert_eq!(event_field(panic, "exception.message"), Some("boom"));
@@ -259,7 +267,10 @@ async fn panics_body_failures_and_drops_have_their_own_reasons() {
     );
     // A failing scope body is reported like a child, in its group's span.
     let body = &failed[1];
-    assert_eq!(event_field(body, "child.name"), Some(cohort::BODY_NAME));
+    assert_eq!(
+        event_field(body, "child.name"),
+        Some(cohort::telemetry::BODY_NAME)
+    );
     assert_eq!(event_field(body, "child.index"), None);
     assert_eq!(event_field(body, "error"), Some("bad"));
     let body_group = captured.span_where(telemetry::GROUP_SPAN, "group.name", "body");
@@ -478,4 +489,31 @@ async fn collect_all_counts_failures_without_raising() {
     assert_eq!(field(&span, "group.spawned"), Some("4"));
     assert_eq!(captured.events_named(telemetry::CHILD_FAILED).len(), 1);
     assert!(captured.events_named(telemetry::GROUP_RAISED).is_empty());
+}
+
+/// tokio-console shows where the user spawned each child: built with
+/// `tokio_unstable`, a child's task span carries the caller's file and line
+/// (the spawn methods are `#[track_caller]`), and cohort says while it
+/// spawns that the task is a child, which is how a layer tells children from
+/// strays.
+#[cfg(tokio_unstable)]
+#[tokio::test(start_paused = true)]
+async fn a_childs_task_is_located_at_the_users_spawn_site() {
+    let (captured, _guard) = support::capture::install();
+    let group = Group::new("located");
+    let before = line!();
+    group
+        .spawn("child", async { Ok::<_, std::io::Error>(()) })
+        .unwrap();
+    let after = line!();
+    group.spawn_infallible("infallible", async {}).unwrap();
+    assert!(!cohort::telemetry::spawning_child());
+    group.join().await.unwrap();
+    let tasks = captured.spans_named("runtime.spawn");
+    assert_eq!(tasks.len(), 2);
+    for task in &tasks {
+        assert_eq!(task.fields["loc.file"], file!());
+    }
+    let line: u32 = tasks[0].fields["loc.line"].parse().unwrap();
+    assert!((before..after).contains(&line), "{line}");
 }

@@ -138,25 +138,6 @@ impl<F: FnMut(&ErrorGroup)> Visit for ErrorGroups<F> {
     fn record_debug(&mut self, _: &Field, _: &dyn fmt::Debug) {}
 }
 
-/// Whether a tokio `runtime.spawn` span was opened by cohort for a child: its
-/// `loc.file` is cohort's spawn site.
-#[derive(Default)]
-pub(crate) struct SpawnSite {
-    pub is_child: bool,
-    pub seen: bool,
-}
-
-impl Visit for SpawnSite {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "loc.file" {
-            self.seen = true;
-            self.is_child = value == cohort::telemetry::CHILD_SPAWN_FILE;
-        }
-    }
-
-    fn record_debug(&mut self, _: &Field, _: &dyn fmt::Debug) {}
-}
-
 /// The identity of a task tokio spawned: read only for tasks that are not a
 /// group's children.
 #[derive(Debug, Default)]

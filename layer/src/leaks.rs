@@ -4,8 +4,10 @@
 //! tokio, built with `--cfg tokio_unstable` and its `tracing` feature, opens
 //! a `runtime.spawn` span for every task. That span is an explicit root, but
 //! when it opens, the spawning code's span is still current, which tells the
-//! group the task was spawned in. The group's own children are told apart by
-//! their spawn site ([`cohort::telemetry::CHILD_SPAWN_FILE`]); a stray task
+//! group the task was spawned in. The group's own children are told apart
+//! because cohort says so while it spawns them
+//! ([`cohort::telemetry::spawning_child`]): their `loc.file` is the user's
+//! spawn site, as for any other task. A stray task
 //! leaves the group's list when its span closes, which tokio does when the
 //! task's future is dropped, so a task that finished before its group did is
 //! never reported.
@@ -17,7 +19,7 @@ use tracing::span;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
-use crate::fields::{SpawnSite, TaskFields};
+use crate::fields::TaskFields;
 use crate::layer::group_of;
 use crate::live::{LiveGroup, Stray};
 use crate::shared::Shared;
@@ -38,9 +40,8 @@ pub(crate) fn task_spawned<S>(
     if !shared.saw_task_spans.load(Ordering::Relaxed) {
         shared.saw_task_spans.store(true, Ordering::Relaxed);
     }
-    let mut site = SpawnSite::default();
-    attrs.record(&mut site);
-    if site.is_child {
+    // The span opens inside the spawn call, on the spawning thread.
+    if cohort::telemetry::spawning_child() {
         return;
     }
     let Some(group) = ctx

@@ -231,7 +231,7 @@ fn print_metrics(metrics: &MetricsSnapshot) {
     let mut by_type: BTreeMap<&str, u64> = BTreeMap::new();
     for group in metrics.groups.values() {
         for (ty, n) in &group.errors {
-            if ty != cohort::GROUP_ERROR_TYPE {
+            if ty != cohort::telemetry::GROUP_ERROR_TYPE {
                 *by_type.entry(ty).or_default() += n;
             }
         }

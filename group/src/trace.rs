@@ -1,0 +1,188 @@
+//! Emitting cohort's spans and events, as [`crate::telemetry`] names them.
+//! Nothing here runs unless a subscriber enables the callsite, so a group
+//! with no subscriber pays only tracing's disabled-callsite check. Field
+//! names are literals, as tracing's macros need; a test checks them against
+//! the constants.
+
+use std::time::Duration;
+
+use tracing::{Level, Span, field};
+
+use crate::error_group::{ErrorGroup, Failure};
+use crate::outcome::{CancelReason, ChildOutcome, GroupOutcome};
+
+/// The counts recorded on the group span when it closes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub spawned: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+    pub cancelled: usize,
+}
+
+pub(crate) fn group_span(
+    name: &str,
+    mode: &'static str,
+    limit: Option<usize>,
+    timeout: Option<Duration>,
+) -> Span {
+    let span = tracing::info_span!(
+        target: "cohort",
+        "cohort.group",
+        group.name = name,
+        group.mode = mode,
+        group.limit = field::Empty,
+        group.timeout_s = field::Empty,
+        group.queued = field::Empty,
+        group.outcome = field::Empty,
+        group.spawned = field::Empty,
+        group.succeeded = field::Empty,
+        group.failed = field::Empty,
+        group.cancelled = field::Empty,
+        otel.status_code = field::Empty,
+    );
+    if let Some(limit) = limit {
+        span.record("group.limit", limit);
+    }
+    if let Some(timeout) = timeout {
+        span.record("group.timeout_s", timeout.as_secs_f64());
+    }
+    span
+}
+
+/// Records how many children wait in the limit's queue, for a live view.
+pub(crate) fn queued(span: &Span, queued: usize) {
+    if !span.is_disabled() {
+        span.record("group.queued", queued);
+    }
+}
+
+pub(crate) fn child_span(group: &Span, name: &str, index: usize) -> Span {
+    tracing::info_span!(
+        target: "cohort",
+        parent: group,
+        "cohort.child",
+        child.name = name,
+        child.index = index,
+        child.outcome = field::Empty,
+        error.type = field::Empty,
+        otel.status_code = field::Empty,
+    )
+}
+
+pub(crate) fn child_failed(span: &Span, failure: &Failure) {
+    tracing::event!(
+        name: "cohort.child.failed",
+        target: "cohort",
+        parent: span,
+        Level::WARN,
+        child.name = failure.child_name(),
+        child.index = failure.child_index(),
+        error.type = failure.error_type(),
+        exception.message = %failure.message(),
+        error = failure.as_error(),
+        "child failed",
+    );
+}
+
+/// Records the child's end; `child.outcome` last, as for the group.
+pub(crate) fn child_closed(span: &Span, outcome: ChildOutcome, error_type: Option<&'static str>) {
+    // A disabled span keeps its metadata, and `record` would still look each
+    // field up by name, for nothing.
+    if span.is_disabled() {
+        return;
+    }
+    if let Some(error_type) = error_type {
+        span.record("error.type", error_type);
+        span.record("otel.status_code", "ERROR");
+    }
+    span.record("child.outcome", outcome.as_str());
+}
+
+pub(crate) fn cancel_requested(
+    span: &Span,
+    group: &str,
+    reason: CancelReason,
+    trigger: Option<(&str, Option<usize>)>,
+) {
+    tracing::event!(
+        name: "cohort.group.cancel_requested",
+        target: "cohort",
+        parent: span,
+        Level::INFO,
+        group.name = group,
+        reason = reason.as_str(),
+        trigger.child.name = trigger.map(|(name, _)| name),
+        trigger.child.index = trigger.and_then(|(_, index)| index),
+        "group cancel requested",
+    );
+}
+
+pub(crate) fn child_unresponsive(
+    span: &Span,
+    group: &str,
+    child: &str,
+    index: usize,
+    after: Duration,
+) {
+    tracing::event!(
+        name: "cohort.child.unresponsive",
+        target: "cohort",
+        parent: span,
+        Level::WARN,
+        group.name = group,
+        child.name = child,
+        child.index = index,
+        cancelled_for_s = after.as_secs_f64(),
+        "child still running after cancellation",
+    );
+}
+
+/// Records the run's end. `group.outcome` goes last: a layer takes it as the
+/// signal that the counts are in and the group is done.
+pub(crate) fn group_closed(span: &Span, outcome: GroupOutcome, counts: Counts) {
+    span.record("group.spawned", counts.spawned);
+    span.record("group.succeeded", counts.succeeded);
+    span.record("group.failed", counts.failed);
+    span.record("group.cancelled", counts.cancelled);
+    if outcome != GroupOutcome::Ok {
+        span.record("otel.status_code", "ERROR");
+    }
+    span.record("group.outcome", outcome.as_str());
+}
+
+pub(crate) fn group_raised(span: &Span, group: &ErrorGroup) {
+    tracing::event!(
+        name: "cohort.group.raised",
+        target: "cohort",
+        parent: span,
+        Level::ERROR,
+        group.name = group.name(),
+        error.count = group.leaves().len(),
+        error = group as &(dyn std::error::Error + 'static),
+        "group raised",
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::Span;
+
+    use crate::telemetry::{CHILD_FIELDS, GROUP_FIELDS};
+
+    /// The literal field names of the spans are the constants a layer
+    /// matches on, in order.
+    #[test]
+    fn the_spans_fields_are_the_named_ones() {
+        tracing::subscriber::with_default(tracing_subscriber::registry(), || {
+            let group = super::group_span("g", "fail_fast", None, None);
+            let child = super::child_span(&group, "c", 0);
+            let names = |span: &Span| -> Vec<&str> {
+                let meta = span.metadata().expect("a subscriber records it");
+                meta.fields().iter().map(|f| f.name()).collect()
+            };
+            assert_eq!(names(&group), GROUP_FIELDS);
+            assert_eq!(names(&child), CHILD_FIELDS);
+        });
+    }
+}
