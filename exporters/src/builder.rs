@@ -38,6 +38,17 @@ pub struct Builder {
     prometheus: Option<std::net::SocketAddr>,
 }
 
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("overrides", &self.overrides)
+            .field("filter", &self.filter)
+            .field("fmt", &self.fmt)
+            .field("fmt_filter", &self.fmt_filter.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Where settings are read from: a variable's name to its value.
 type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
 

@@ -10,6 +10,7 @@ use crate::error::InitError;
 
 /// The OTLP transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Protocol {
     /// OTLP over gRPC (port 4317 by convention). The default.
     Grpc,
@@ -50,6 +51,7 @@ impl fmt::Display for Protocol {
 
 /// A telemetry signal, each with its own endpoint and protocol variables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Signal {
     /// Spans.
     Traces,

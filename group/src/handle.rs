@@ -299,6 +299,7 @@ impl<T> Future for ChildFuture<T> {
 /// A child's result, from [`ChildHandle::into_result`].
 #[derive(Debug)]
 #[must_use]
+#[non_exhaustive]
 pub enum ChildResult<T> {
     /// The child succeeded with this output.
     Ok(T),

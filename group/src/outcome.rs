@@ -33,6 +33,7 @@ impl GroupOutcome {
 
 /// How one child ended, recorded as `child.outcome` on the `cohort.child` span.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ChildOutcome {
     /// The child returned `Ok`.
     Ok,

@@ -5,7 +5,8 @@
 use std::error::Error;
 use std::fmt;
 
-use cohort::ErrorGroup;
+use cohort::telemetry as names;
+use cohort::{ChildOutcome, ErrorGroup, GroupOutcome};
 use tracing::field::{Field, Visit};
 
 /// A cohort span's fields, from its creation or from a later `record`.
@@ -41,35 +42,37 @@ impl SpanFields {
 /// An outcome as a static string: recorded once per child, so not worth an
 /// allocation. Values outside the contract read as `unknown`.
 fn outcome(value: &str) -> &'static str {
-    match value {
-        "ok" => "ok",
-        "error" => "error",
-        "panic" => "panic",
-        "cancelled" => "cancelled",
-        "failed" => "failed",
-        "timed_out" => "timed_out",
-        _ => "unknown",
-    }
+    [
+        GroupOutcome::Ok.as_str(),
+        GroupOutcome::Failed.as_str(),
+        GroupOutcome::TimedOut.as_str(),
+        GroupOutcome::Cancelled.as_str(),
+        ChildOutcome::Error.as_str(),
+        ChildOutcome::Panic.as_str(),
+    ]
+    .into_iter()
+    .find(|known| *known == value)
+    .unwrap_or("unknown")
 }
 
 impl Visit for SpanFields {
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
-            "group.name" | "child.name" => self.name = Some(value.to_owned()),
-            "group.mode" => self.mode = Some(value.to_owned()),
-            "group.outcome" | "child.outcome" => self.outcome = Some(outcome(value)),
+            names::GROUP_NAME | names::CHILD_NAME => self.name = Some(value.to_owned()),
+            names::GROUP_MODE => self.mode = Some(value.to_owned()),
+            names::GROUP_OUTCOME | names::CHILD_OUTCOME => self.outcome = Some(outcome(value)),
             _ => {}
         }
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
         let slot = match field.name() {
-            "child.index" => &mut self.index,
-            "group.limit" => &mut self.limit,
-            "group.queued" => &mut self.queued,
-            "group.spawned" => &mut self.spawned,
-            "group.failed" => &mut self.failed,
-            "group.cancelled" => &mut self.cancelled,
+            names::CHILD_INDEX => &mut self.index,
+            names::GROUP_LIMIT => &mut self.limit,
+            names::GROUP_QUEUED => &mut self.queued,
+            names::GROUP_SPAWNED => &mut self.spawned,
+            names::GROUP_FAILED => &mut self.failed,
+            names::GROUP_CANCELLED => &mut self.cancelled,
             _ => return,
         };
         *slot = Some(value);
@@ -82,7 +85,7 @@ impl Visit for SpanFields {
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        if field.name() == "group.timeout_s" {
+        if field.name() == names::GROUP_TIMEOUT_S {
             self.timeout_s = Some(value);
         }
     }
@@ -101,14 +104,14 @@ pub(crate) struct EventFields {
 impl Visit for EventFields {
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
-            "reason" => self.reason = Some(value.to_owned()),
-            "error.type" => self.error_type = Some(value.to_owned()),
+            names::REASON => self.reason = Some(value.to_owned()),
+            names::ERROR_TYPE => self.error_type = Some(value.to_owned()),
             _ => {}
         }
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if field.name() == "child.index" {
+        if field.name() == names::CHILD_INDEX {
             self.child_index = Some(value);
         }
     }

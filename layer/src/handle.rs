@@ -17,6 +17,7 @@ pub struct CohortHandle {
 
 /// Whether the layer can see leaked tasks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LeakDetection {
     /// tokio's task spans reach the layer.
     On,

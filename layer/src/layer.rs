@@ -52,6 +52,12 @@ pub struct CohortLayer {
     pub(crate) shared: Arc<Shared>,
 }
 
+impl std::fmt::Debug for CohortLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CohortLayer").finish_non_exhaustive()
+    }
+}
+
 /// What a span is to the layer.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -185,7 +191,7 @@ impl CohortLayer {
             let Some(child) = state.children.remove(&span.id().into_u64()) else {
                 return;
             };
-            if outcome == "cancelled" {
+            if outcome == cohort::ChildOutcome::Cancelled.as_str() {
                 state.seen_cancelled += 1;
             }
             child.has_pending
@@ -545,7 +551,9 @@ where
         let parent = || span.parent().map(|p| p.id());
         match kind(span.metadata()) {
             // Closed without an outcome: the run was dropped unfinished.
-            Kind::Group => self.group_done(&span, "cancelled", parent()),
+            Kind::Group => {
+                self.group_done(&span, cohort::GroupOutcome::Cancelled.as_str(), parent())
+            }
             // cohort records every child's outcome (a dropped child's too),
             // and its end has done the rest.
             Kind::Child => {}

@@ -37,14 +37,20 @@ impl CancelCause {
     /// `None` (children cancelled one by one, no group-wide reason) is
     /// [`Explicit`](Self::Explicit).
     pub fn from_reason(reason: Option<&str>) -> Self {
-        match reason {
-            Some("child_failed" | "child_panicked" | "body_failed") => Self::Collateral,
-            Some("deadline") => Self::Deadline,
-            Some("parent_cancelled") => Self::ParentCancelled,
-            Some("dropped") => Self::Dropped,
-            Some("first_success") => Self::FirstSuccess,
-            _ => Self::Explicit,
-        }
+        use cohort::CancelReason as R;
+        let causes = [
+            (R::ChildFailed, Self::Collateral),
+            (R::ChildPanicked, Self::Collateral),
+            (R::BodyFailed, Self::Collateral),
+            (R::Deadline, Self::Deadline),
+            (R::ParentCancelled, Self::ParentCancelled),
+            (R::Dropped, Self::Dropped),
+            (R::FirstSuccess, Self::FirstSuccess),
+        ];
+        causes
+            .into_iter()
+            .find(|(known, _)| Some(known.as_str()) == reason)
+            .map_or(Self::Explicit, |(_, cause)| cause)
     }
 
     /// The attribute value.
