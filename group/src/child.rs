@@ -108,7 +108,7 @@ pub(crate) trait Starter: Send + Sync {
 ///
 /// Inlined, as are `ChildTask::new` and the spawn calls after it, so that the
 /// task is built where tokio moves it into its cell rather than copied through
-/// each call (about 80 instructions a child).
+/// each call.
 #[inline(always)]
 pub(crate) fn prepare<M, F, T, E, K>(
     admitted: Admitted,

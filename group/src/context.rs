@@ -15,8 +15,7 @@
 //! nothing. It is a borrowed pointer in a thread-local, set for the duration of
 //! one poll and restored after it, on unwind too: no reference count to touch,
 //! no `RefCell`, nothing to drop. A task-local (`tokio::task_local!`) would
-//! need an owned value, an `Arc` clone and release a poll: about 5% of a
-//! trivial child's time in a fan-out (BENCHMARKS.md).
+//! need an owned value, an `Arc` clone and release a poll.
 
 use std::cell::Cell;
 use std::future::Future;

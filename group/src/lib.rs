@@ -116,9 +116,8 @@
 //! waits in its task until its handle reads it, as with a bare
 //! `tokio::spawn`. So a fan-out frees its tasks together as its handles are
 //! read: on glibc's malloc, whose default trim threshold hands such a burst
-//! back to the kernel, raise the threshold if fan-outs are large and frequent.
-//! `BENCHMARKS.md` in the repository compares a fan-out with `JoinSet` and
-//! `tokio::spawn`, and measures that effect.
+//! back to the kernel, raising the threshold helps large, frequent fan-outs
+//! (the repository's `BENCHMARKS.md` measures it).
 
 mod body;
 mod builder;

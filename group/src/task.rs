@@ -6,12 +6,10 @@
 //! or after the group's grace period. A hand-written
 //! future rather than an `async` block, so that the task stays a few words
 //! larger than the child's own future: tokio allocates every task cache-line
-//! aligned (128 bytes on x86-64), and a large one costs far more than its
-//! bytes. What only some children need is in one [`Extra`] box, made only
-//! when needed, the child's span included: a child that finishes in its first
-//! poll keeps its span on the stack. With a trivial child the task is 80
-//! bytes; with tokio's header and trailer, it spans three 64-byte lines of
-//! memory instead of four.
+//! aligned, and a large one costs more than its bytes. What only some
+//! children need is in one [`Extra`] box, made only when needed, the child's
+//! span included: a child that finishes in its first poll keeps its span on
+//! the stack. The test below holds a trivial child's task to a few words.
 
 use std::future::Future;
 use std::marker::PhantomData;

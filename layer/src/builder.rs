@@ -20,7 +20,7 @@ impl Builder {
 
     /// How many logged leaves to remember, so that a tree reported again
     /// (by an enclosing group, or by the service's own log line) does not log
-    /// them twice. Memory is about 40 bytes a leaf. A leaf reported again
+    /// them twice. Memory grows with it, a few words a leaf. A leaf reported again
     /// after this many newer leaves were logged is logged again.
     pub fn seen_capacity(mut self, leaves: usize) -> Self {
         self.seen_capacity = Some(leaves);
