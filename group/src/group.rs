@@ -28,7 +28,7 @@ use crate::telemetry::{BODY_NAME, NO_SUCCESS_NAME};
 
 /// A supervised group of tasks that succeed together or fail together.
 ///
-/// Children are spawned with [`spawn`](Self::spawn) (or through a cloned
+/// Children are spawned with [`spawn`](GroupHandle::spawn) (or through a cloned
 /// [`GroupHandle`]) and run at once on the current tokio runtime. The first
 /// child to fail or panic cancels every other child; [`join`](Self::join)
 /// resolves only after every child has stopped, and returns all the failures

@@ -69,8 +69,8 @@ pub enum CancelReason {
     ChildPanicked,
     /// The scope body returned an error.
     BodyFailed,
-    /// [`Group::cancel`](crate::Group::cancel) or
-    /// [`GroupHandle::cancel`](crate::GroupHandle::cancel) was called.
+    /// [`GroupHandle::cancel`](crate::GroupHandle::cancel) was called (on
+    /// the group or a handle).
     Explicit,
     /// The group's owner or its join/scope future was dropped before the group
     /// finished (an outer timeout, a cancelled parent task).
