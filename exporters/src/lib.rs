@@ -38,6 +38,8 @@
 //! service. tokio's task spans and the exporters' own logs are never
 //! exported (they reach tokio-console and the cohort layer only).
 
+#![forbid(unsafe_code)]
+
 mod builder;
 mod config;
 mod delivery;

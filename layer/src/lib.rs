@@ -70,6 +70,8 @@
 //! - [`CohortHandle::tree`]: the groups open now, nested, with their running
 //!   children; JSON with [`GroupTree::to_json`], text with `Display`.
 
+#![forbid(unsafe_code)]
+
 mod builder;
 mod emit;
 mod fields;
