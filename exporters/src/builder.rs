@@ -229,7 +229,7 @@ impl Builder {
             .build()
             .map_err(|e| InitError::invalid("cohort layer", "", e.to_string()))?;
         let handle = cohort.handle();
-        let for_cohort = filter_fn(filters::is_for_cohort_layer).or(env_filter()?);
+        let for_cohort = filter_fn(cohort_layer::CohortFilter::wants).or(env_filter()?);
         layers.push(cohort.with_filter(for_cohort).boxed());
 
         // Chained with `and_then`, not collected in a `Vec`: tracing-subscriber's

@@ -35,12 +35,6 @@ pub(crate) fn is_sdk_internal(meta: &Metadata<'_>) -> bool {
     meta.target().starts_with("opentelemetry")
 }
 
-/// What the cohort layer needs beyond the service's own filter: cohort's
-/// spans and events, and tokio's task spans (leak detection).
-pub(crate) fn is_for_cohort_layer(meta: &Metadata<'_>) -> bool {
-    meta.target() == "cohort" || meta.target() == "tokio::task"
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,8 @@ pub const LEAF: &str = "cohort.error.leaf";
 pub const TASK_LEAKED: &str = "cohort.task.leaked";
 /// Event name of the notice that leak detection is off.
 pub const LEAK_DETECTION_OFF: &str = "cohort.layer.leak_detection_off";
+/// Event name of the notice that cohort's spans do not reach the layer.
+pub const SPANS_FILTERED: &str = "cohort.layer.spans_filtered";
 
 const LEAF_FIELDS: &[&str] = &[
     "message",
@@ -54,6 +56,7 @@ const LEAKED_FIELDS: &[&str] = &[
     "code.location",
 ];
 const NOTICE_FIELDS: &[&str] = &["message", "built_with_tokio_unstable"];
+const FILTERED_FIELDS: &[&str] = &["message", "group.name"];
 
 /// Declares an event callsite of target `cohort`: its metadata and the
 /// callsite that registers it.
@@ -82,6 +85,14 @@ callsite!(
     Level::INFO,
     NOTICE_FIELDS
 );
+callsite!(
+    FILTERED_CS,
+    FILTERED,
+    SPANS_FILTERED,
+    // ERROR: the global filter that causes it lets little else through.
+    Level::ERROR,
+    FILTERED_FIELDS
+);
 
 /// Registers the callsites, so that subscribers built later (the one this
 /// layer goes into) learn of them as they learn of every macro's.
@@ -92,6 +103,7 @@ pub(crate) fn register_callsites() {
         &LEAF_INFO_CS,
         &LEAKED_CS,
         &NOTICE_CS,
+        &FILTERED_CS,
     ] {
         cs.register();
     }
@@ -209,6 +221,26 @@ impl Emitter {
                     ],
                 );
             }
+        });
+    }
+
+    /// Says that a group raised while its span never reached the layer: a
+    /// filter before the layer hides cohort's spans.
+    pub fn spans_filtered(&self, group: &str) {
+        self.run(|dispatch| {
+            send(
+                dispatch,
+                &FILTERED,
+                None,
+                [
+                    Some(&format_args!(
+                        "cohort's group spans do not reach the cohort layer, which sees only \
+                         the raise: a global filter (an EnvFilter added with `.with(..)`) hides \
+                         them; give it to the fmt layer with `.with_filter(..)` instead"
+                    ) as &dyn Value),
+                    Some(&group),
+                ],
+            );
         });
     }
 

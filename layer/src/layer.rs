@@ -8,17 +8,20 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use cohort::ErrorGroup;
 use cohort::telemetry as names;
 use tokio::time::Instant;
 use tracing::span::{self, Id};
 use tracing::{Dispatch, Event, Metadata, Subscriber};
+use tracing_subscriber::filter::Filtered;
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::emit;
 use crate::fields::{ErrorGroups, EventFields, SpanFields};
+use crate::filter::CohortFilter;
 use crate::leaves::{self, LeafRecord};
 use crate::live::{LiveChild, LiveGroup, Parent};
 use crate::metrics::{CancelCause, GroupRun, Measurement};
@@ -26,28 +29,35 @@ use crate::shared::Shared;
 use crate::{CohortHandle, leaks};
 
 /// The tracing-subscriber layer. Add it to the subscriber a service already
-/// has, last:
+/// has, last, with its own filter, and give the service's `EnvFilter` to its
+/// fmt layer rather than to the whole subscriber (a filter added with
+/// `.with(..)` decides for every layer, and would hide cohort's spans):
 ///
 /// ```
 /// use tracing_subscriber::prelude::*;
+/// use tracing_subscriber::EnvFilter;
 ///
 /// let layer = cohort_layer::CohortLayer::new();
 /// let handle = layer.handle();
 /// let subscriber = tracing_subscriber::registry()
-///     .with(tracing_subscriber::fmt::layer())
-///     .with(layer);
+///     .with(tracing_subscriber::fmt::layer().with_filter(EnvFilter::from_default_env()))
+///     .with(layer.filtered());
 /// # drop((subscriber, handle));
 /// ```
 ///
 /// Added last, its leaf records reach every layer without disturbing the
 /// per-layer filters of the layers before it (tracing-subscriber keeps one
 /// filter pass per thread, which an event emitted in the middle of another
-/// event's dispatch would overwrite for the layers still to run).
+/// event's dispatch would overwrite for the layers still to run). If a group
+/// raises while its span never reached the layer (a global filter hides it),
+/// the layer says so once, with the event `cohort.layer.spans_filtered`.
 ///
 /// Add it with `.with(...)` (or `Layer::and_then`, or boxed), not inside a
-/// `Vec` or an `Option` of layers: tracing-subscriber does not pass
+/// `Vec` or an `Option` of layers: tracing-subscriber 0.3.23 does not pass
 /// `on_register_dispatch` through those, and without it the layer can only
-/// emit its records through the global default subscriber.
+/// emit its records through the global default subscriber. The fix
+/// (tokio-rs/tracing#3478) is merged upstream; once a release carries it,
+/// this restriction goes.
 pub struct CohortLayer {
     pub(crate) shared: Arc<Shared>,
 }
@@ -121,6 +131,17 @@ impl CohortLayer {
     /// Options: how many logged leaves to remember, extra metric sinks.
     pub fn builder() -> crate::Builder {
         crate::Builder::default()
+    }
+
+    /// The layer with its own per-layer filter, [`CohortFilter`]: it sees
+    /// what it needs whatever the other layers' filters are, and does not
+    /// make every other callsite of the process enabled, as a layer with no
+    /// filter does.
+    pub fn filtered<S>(self) -> Filtered<Self, CohortFilter, S>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        self.with_filter(CohortFilter::new())
     }
 
     /// A handle to read the layer's metrics and live tree once the layer is
@@ -472,6 +493,23 @@ where
     }
 }
 
+impl CohortLayer {
+    /// Says once that a group raised without its span reaching the layer.
+    fn spans_filtered(&self, event: &Event<'_>) {
+        if self
+            .shared
+            .said_spans_filtered
+            .swap(true, Ordering::Relaxed)
+        {
+            return;
+        }
+        let mut fields = SpanFields::default();
+        event.record(&mut fields);
+        let group = fields.name.unwrap_or_default();
+        self.shared.emitter.spans_filtered(&group);
+    }
+}
+
 impl<S> Layer<S> for CohortLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -531,12 +569,25 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
         if meta.target() == names::TARGET
-            && [emit::LEAF, emit::TASK_LEAKED, emit::LEAK_DETECTION_OFF].contains(&meta.name())
+            && [
+                emit::LEAF,
+                emit::TASK_LEAKED,
+                emit::LEAK_DETECTION_OFF,
+                emit::SPANS_FILTERED,
+            ]
+            .contains(&meta.name())
         {
             return;
         }
         let span = ctx.event_span(event);
         if meta.target() == names::TARGET {
+            if meta.name() == names::GROUP_RAISED
+                && !span
+                    .as_ref()
+                    .is_some_and(|s| kind(s.metadata()) == Kind::Group)
+            {
+                self.spans_filtered(event);
+            }
             self.on_cohort_event(event, span.as_ref());
         }
         self.expand(event, span.as_ref());

@@ -19,7 +19,7 @@
 //!     let handle = cohort.handle();
 //!     let _guard = tracing_subscriber::registry()
 //!         .with(tracing_subscriber::fmt::layer())
-//!         .with(cohort)
+//!         .with(cohort.filtered()) // its own filter: see `CohortFilter`
 //!         .set_default();
 //!
 //!     let mut group = Group::new("fetch");
@@ -75,6 +75,7 @@
 mod builder;
 mod emit;
 mod fields;
+mod filter;
 mod handle;
 mod layer;
 mod leaks;
@@ -85,7 +86,8 @@ mod shared;
 mod tree;
 
 pub use builder::{BuildError, Builder};
-pub use emit::{LEAF, LEAK_DETECTION_OFF, TASK_LEAKED};
+pub use emit::{LEAF, LEAK_DETECTION_OFF, SPANS_FILTERED, TASK_LEAKED};
+pub use filter::CohortFilter;
 pub use handle::{CohortHandle, LeakDetection};
 pub use layer::CohortLayer;
 pub use leaves::fingerprint;

@@ -18,6 +18,8 @@ pub(crate) struct Shared {
     next_key: AtomicU64,
     /// Set by the first tokio task span the layer sees.
     pub saw_task_spans: AtomicBool,
+    /// The layer said that cohort's spans are filtered out before it.
+    pub said_spans_filtered: AtomicBool,
     /// Set once the "leak detection is off" notice went out.
     pub leak_notice: AtomicBool,
     pub emitter: Emitter,
@@ -39,6 +41,7 @@ impl Shared {
             open: Mutex::default(),
             next_key: AtomicU64::new(1),
             saw_task_spans: AtomicBool::new(false),
+            said_spans_filtered: AtomicBool::new(false),
             leak_notice: AtomicBool::new(false),
             emitter: Emitter::default(),
         }

@@ -176,3 +176,55 @@ async fn a_sink_receives_every_measurement() {
         ]
     );
 }
+
+/// The layer with its own filter sees cohort's spans although the service's
+/// `EnvFilter` (on its fmt layer) lets only errors through, as with
+/// `RUST_LOG` unset; with that filter global instead, the layer sees only the
+/// raise, and says once that cohort's spans are filtered out before it.
+#[test]
+fn the_layer_brings_its_own_filter_and_says_when_a_global_one_blinds_it() {
+    use cohort_layer::CohortLayer;
+    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::prelude::*;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let run = |name: &'static str| async move {
+        let group = Group::new(name);
+        group
+            .spawn("bad", async { Err::<(), _>(Invalid("x".into())) })
+            .unwrap();
+        group.join().await.unwrap_err();
+    };
+
+    let cohort = CohortLayer::new();
+    let handle = cohort.handle();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_filter(EnvFilter::new("error")))
+        .with(cohort.filtered());
+    tracing::subscriber::with_default(subscriber, || rt.block_on(run("per-layer")));
+    let m = handle.metrics();
+    assert_eq!(m.group("per-layer").unwrap().runs["failed"], 1);
+
+    let recorder = support::Recorder::default();
+    let cohort = CohortLayer::new();
+    let handle = cohort.handle();
+    let subscriber = tracing_subscriber::registry()
+        .with(EnvFilter::new("error"))
+        .with(recorder.clone())
+        .with(cohort);
+    tracing::subscriber::with_default(subscriber, || {
+        rt.block_on(run("global"));
+        rt.block_on(run("global"));
+    });
+    assert!(
+        handle.metrics().group("global").is_none(),
+        "the layer was blind"
+    );
+    let notices = recorder.named(cohort_layer::SPANS_FILTERED);
+    assert_eq!(notices.len(), 1, "said once");
+    assert_eq!(notices[0].get("group.name"), "global");
+}
