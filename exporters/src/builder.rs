@@ -25,7 +25,8 @@ use crate::logs::InSpanContext;
 use crate::providers::Providers;
 use crate::telemetry::Telemetry;
 
-type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+/// The layers [`Builder::layers`] builds, as one layer for a `Registry`.
+pub type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
 /// Options over the `OTEL_*` variables, from [`crate::builder`].
 pub struct Builder {
@@ -128,6 +129,7 @@ impl Builder {
     /// port; [`Telemetry::prometheus_address`] says which. A port in use is
     /// an [`InitError`].
     #[cfg(feature = "prometheus")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
     pub fn prometheus(mut self, address: std::net::SocketAddr) -> Self {
         self.prometheus = Some(address);
         self
@@ -156,6 +158,32 @@ impl Builder {
     /// with `tracing::dispatcher::set_default` (tests) or
     /// `set_global_default`, and the guard.
     pub fn build(self) -> Result<(Dispatch, Telemetry), InitError> {
+        let (layers, telemetry) = self.layers()?;
+        let dispatch = Dispatch::new(tracing_subscriber::registry().with(layers));
+        Ok((dispatch, telemetry))
+    }
+
+    /// Builds the layers without a subscriber, for a service that builds its
+    /// own: fmt (unless [`without_fmt`](Self::without_fmt)), the
+    /// OpenTelemetry traces and logs, the cohort layer feeding the metrics,
+    /// each with its own filter, as one layer for a `Registry`; and the guard.
+    /// Add the service's own layers (a Sentry layer, a file appender) after
+    /// it:
+    ///
+    /// ```
+    /// use tracing_subscriber::prelude::*;
+    ///
+    /// # fn main() -> Result<(), cohort_otlp::InitError> {
+    /// let (otel, telemetry) = cohort_otlp::builder().without_export().layers()?;
+    /// let subscriber = tracing_subscriber::registry()
+    ///     .with(otel)
+    ///     .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink)); // a layer of its own
+    /// tracing::subscriber::with_default(subscriber, || tracing::info!("composed"));
+    /// drop(telemetry); // flushes and shuts the exporters down
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn layers(self) -> Result<(BoxedLayer, Telemetry), InitError> {
         let settings = Settings::resolve(&*self.var, &self.overrides)?;
         let directives = self
             .filter
@@ -241,7 +269,6 @@ impl Builder {
             .fold(Identity::new().boxed(), |stack, layer| {
                 stack.and_then(layer).boxed()
             });
-        let dispatch = Dispatch::new(tracing_subscriber::registry().with(stack));
-        Ok((dispatch, Telemetry::new(settings, providers, handle)))
+        Ok((stack, Telemetry::new(settings, providers, handle)))
     }
 }

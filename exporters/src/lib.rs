@@ -39,6 +39,7 @@
 //! exported (they reach tokio-console and the cohort layer only).
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
 mod config;
@@ -52,7 +53,7 @@ mod prometheus;
 mod providers;
 mod telemetry;
 
-pub use builder::Builder;
+pub use builder::{BoxedLayer, Builder};
 pub use config::{DEFAULT_METRIC_INTERVAL, Protocol, Settings, Signal, Target};
 pub use delivery::Delivery;
 pub use error::InitError;

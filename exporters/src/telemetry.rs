@@ -48,6 +48,7 @@ impl Telemetry {
     /// Where the Prometheus endpoint listens (feature `prometheus`), if one
     /// was asked for.
     #[cfg(feature = "prometheus")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
     pub fn prometheus_address(&self) -> Option<std::net::SocketAddr> {
         self.providers
             .as_ref()?

@@ -106,3 +106,47 @@ fn http_protobuf_carries_the_same_tree_leaves_and_metrics() {
         assert!(names.contains(&name), "{name} missing from {names:?}");
     }
 }
+
+/// The layers compose into a subscriber the service builds itself, next to
+/// a layer of its own: the traces still arrive, and the service's layer sees
+/// the same events (here, the cohort layer's leaf records).
+#[test]
+fn the_layers_compose_with_a_services_own() {
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::layer::{Context, Layer};
+    use tracing_subscriber::prelude::*;
+
+    /// The service's own layer: counts the leaf records it sees.
+    #[derive(Clone, Default)]
+    struct Own(Arc<Mutex<usize>>);
+    impl<S: tracing::Subscriber> Layer<S> for Own {
+        fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+            if event.metadata().name() == cohort_layer::LEAF {
+                *self.0.lock().unwrap() += 1;
+            }
+        }
+    }
+
+    let (endpoint, requests) = receiver();
+    let (otel, telemetry) = cohort_otlp::builder()
+        .env(env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ]))
+        .without_fmt()
+        .layers()
+        .unwrap();
+    let own = Own::default();
+    let dispatch =
+        tracing::Dispatch::new(tracing_subscriber::registry().with(otel).with(own.clone()));
+    run_checkout(&dispatch);
+    telemetry.flush();
+    let received = Received::collect(&requests, 7, std::time::Duration::from_secs(2));
+    assert_eq!(received.spans.len(), 7, "the whole tree");
+    assert_eq!(
+        *own.0.lock().unwrap(),
+        2,
+        "both leaves reached the service's layer"
+    );
+    telemetry.shutdown();
+}
