@@ -18,7 +18,7 @@ use crate::handle::{ChildHandle, Link};
 use crate::into_failure::IntoFailure;
 use crate::name::Name;
 use crate::no_success::NoSuccess;
-use crate::outcome::CancelReason;
+use crate::outcome::{CancelReason, NoOutput};
 use crate::queue::Pending;
 use crate::spawn_error::{SpawnError, SpawnErrorKind};
 use crate::start::Ready;
@@ -214,18 +214,20 @@ impl Group {
         let sup = self.handle.sup.clone();
         self.join().await?;
         let winner = sup.winner();
-        let mut first = None;
+        let (mut first, mut cancelled) = (None, 0);
         for handle in handles {
             let index = handle.index();
-            if let Ok(output) = handle.into_output() {
-                if Some(index) == winner {
-                    return Ok(output);
+            match handle.into_output() {
+                Ok(output) if Some(index) == winner => return Ok(output),
+                Ok(output) => {
+                    first.get_or_insert(output);
                 }
-                first.get_or_insert(output);
+                Err(NoOutput::Cancelled) => cancelled += 1,
+                Err(_) => {}
             }
         }
         first.ok_or_else(|| {
-            let none = NoSuccess::new(sup.spawned(), 0);
+            let none = NoSuccess::new(sup.spawned(), cancelled);
             ErrorGroup::single(
                 sup.name.clone(),
                 Failure::error(NO_SUCCESS_NAME, None, none),
