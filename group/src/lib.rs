@@ -77,11 +77,15 @@
 //!   under a caller's token ([`GroupBuilder::parent`]), for a graceful
 //!   shutdown.
 //!
-//! Results are read from each child's [`ChildHandle`] after the group, in
-//! spawn order; the outputs of children that finished before a sibling failed
-//! are kept, which is how partial results are collected. For the
-//! `gather(return_exceptions=True)` pattern, spawn children that return their
-//! `Result` as their output and never fail.
+//! Children may fail with any error a service uses ([`IntoFailure`]: every
+//! `std::error::Error`, boxed errors, `anyhow::Error` and `eyre::Report` with
+//! those features); [`error_types`] says what each is recorded as. Results
+//! are read from each child's [`ChildHandle`] after the group, in spawn
+//! order, or all at once with [`Group::join_all`] (a race's winner with
+//! [`Group::join_first`]); a handle can also be awaited. The outputs of
+//! children that finished before a sibling failed are kept, which is how
+//! partial results are collected. For the `gather(return_exceptions=True)`
+//! pattern, use [`Policy::CollectAll`].
 //!
 //! # Boundaries and policies
 //!
