@@ -10,7 +10,7 @@ use std::fmt::{self, Write as _};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::telemetry::{GROUP_ERROR_TYPE, PANIC_ERROR_TYPE};
+use crate::telemetry::{DISPLAY_PANICKED, GROUP_ERROR_TYPE, PANIC_ERROR_TYPE};
 
 /// The type-erased error a leaf holds: the child's own error value, boxed.
 pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
@@ -402,11 +402,19 @@ impl Failure {
     /// message. For a nested group, its one-line summary.
     pub fn message(&self) -> String {
         match &self.kind {
-            FailureKind::Error { error, .. } => error.to_string(),
+            FailureKind::Error { error, .. } => shown(error.as_ref()),
             FailureKind::Panic { message } => message.clone(),
             FailureKind::Group(group) => summary(group),
         }
     }
+}
+
+/// An error's `Display`, or [`DISPLAY_PANICKED`](crate::telemetry::DISPLAY_PANICKED): a panic in a user's
+/// `Display` must not unwind out of cohort, nor lose the failure it
+/// describes.
+pub(crate) fn shown(error: &(dyn Error + 'static)) -> String {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| error.to_string()))
+        .unwrap_or_else(|_| DISPLAY_PANICKED.to_owned())
 }
 
 fn summary(group: &ErrorGroup) -> String {
@@ -449,10 +457,10 @@ fn render_line(failure: &Failure, pad: &str, f: &mut fmt::Formatter<'_>) -> fmt:
     write!(f, "{}: ", failure.child)?;
     match &failure.kind {
         FailureKind::Error { type_name, error } => {
-            write!(f, "{type_name}: {error}")?;
+            write!(f, "{type_name}: {}", shown(error.as_ref()))?;
             let mut source = error.source();
             while let Some(cause) = source {
-                write!(f, "\n{pad}    caused by: {cause}")?;
+                write!(f, "\n{pad}    caused by: {}", shown(cause))?;
                 source = cause.source();
             }
             Ok(())

@@ -105,6 +105,9 @@ pub const HANDLER_NAME: &str = "(handler)";
 /// error in.
 pub const BARE_ERROR_GROUP: &str = "(error)";
 
+/// What a failure's message says where the error's `Display` panicked.
+pub const DISPLAY_PANICKED: &str = "<the error's Display panicked>";
+
 /// `error.type` of a panic leaf.
 pub const PANIC_ERROR_TYPE: &str = "panic";
 /// `error.type` of a child whose own group failed.

@@ -70,7 +70,18 @@ pub(crate) fn child_span(group: &Span, name: &str, index: usize) -> Span {
     )
 }
 
+/// Runs an emission whose subscriber may call user code (an error's
+/// `Display`), so that a panic there neither unwinds into cohort's own
+/// bookkeeping nor loses the failure, which is recorded regardless.
+fn guarded(emit: impl FnOnce()) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(emit));
+}
+
 pub(crate) fn child_failed(span: &Span, failure: &Failure) {
+    guarded(|| child_failed_event(span, failure));
+}
+
+fn child_failed_event(span: &Span, failure: &Failure) {
     tracing::event!(
         name: "cohort.child.failed",
         target: "cohort",
@@ -152,6 +163,10 @@ pub(crate) fn group_closed(span: &Span, outcome: GroupOutcome, counts: Counts) {
 }
 
 pub(crate) fn group_raised(span: &Span, group: &ErrorGroup) {
+    guarded(|| group_raised_event(span, group));
+}
+
+fn group_raised_event(span: &Span, group: &ErrorGroup) {
     tracing::event!(
         name: "cohort.group.raised",
         target: "cohort",

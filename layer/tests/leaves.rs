@@ -378,3 +378,34 @@ fn a_very_deep_tree_is_logged_on_a_small_stack() {
         .unwrap();
     worker.join().expect("no stack overflow");
 }
+
+/// A leaf whose error's `Display` panics is still logged, with a message
+/// saying so, and the caller still gets its `ErrorGroup`: the panic does not
+/// unwind out of `join`.
+#[test]
+fn a_leaf_whose_display_panics_is_logged_and_the_tree_returned() {
+    #[derive(Debug)]
+    struct Unprintable;
+    impl fmt::Display for Unprintable {
+        fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+            panic!("Display is broken")
+        }
+    }
+    impl Error for Unprintable {}
+
+    let (recorder, _, _guard) = install();
+    let eg = rt().block_on(async {
+        let group = Group::new("fragile");
+        group
+            .spawn("unprintable", async { Err::<(), _>(Unprintable) })
+            .unwrap();
+        group.join().await.unwrap_err()
+    });
+    assert_eq!(eg.leaves().len(), 1);
+    let leaves = recorder.leaves();
+    assert_eq!(leaves.len(), 1);
+    assert_eq!(
+        leaves[0].get("exception.message"),
+        cohort::telemetry::DISPLAY_PANICKED
+    );
+}

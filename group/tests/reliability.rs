@@ -1,0 +1,51 @@
+//! A failure is never turned into success, and a panic in user code (an
+//! error's `Display`) never escapes into the caller, on tokio's paused clock.
+
+mod support;
+
+use std::fmt;
+
+use cohort::{ChildOutcome, Group};
+use support::{forever, ms};
+
+/// An error whose `Display` panics, as a buggy service error may.
+#[derive(Debug)]
+struct Unprintable;
+
+impl fmt::Display for Unprintable {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        panic!("Display is broken")
+    }
+}
+
+impl std::error::Error for Unprintable {}
+
+/// With a subscriber that renders every error field, a child whose error's
+/// `Display` panics still fails the group: its sibling is cancelled, the
+/// leaf is in the tree, the outcome is `failed`, and rendering the tree says
+/// where the message could not be written.
+#[tokio::test(start_paused = true)]
+async fn a_failure_whose_display_panics_still_fails_the_group() {
+    let (captured, _guard) = support::capture::install();
+    let group = Group::new("fragile");
+    let sibling = group
+        .spawn("sibling", forever::<(), std::io::Error>())
+        .unwrap();
+    group
+        .spawn("unprintable", async {
+            tokio::time::sleep(ms(10)).await;
+            Err::<(), _>(Unprintable)
+        })
+        .unwrap();
+    let eg = group.join().await.unwrap_err();
+    assert_eq!(eg.leaves().len(), 1);
+    assert!(eg.failures()[0].downcast_ref::<Unprintable>().is_some());
+    assert_eq!(sibling.outcome(), Some(ChildOutcome::Cancelled));
+    assert_eq!(
+        eg.failures()[0].message(),
+        cohort::telemetry::DISPLAY_PANICKED
+    );
+    assert!(eg.to_string().contains(cohort::telemetry::DISPLAY_PANICKED));
+    let span = &captured.spans_named("cohort.group")[0];
+    assert_eq!(span.fields["group.outcome"], "failed");
+}
