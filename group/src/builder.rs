@@ -120,7 +120,9 @@ impl GroupBuilder {
     /// group's future and with it the results, the error tree and the wait for
     /// cancelled children, the group ends normally: `join` returns after every
     /// child has stopped. The deadline is enforced while the group is being
-    /// joined (or its scope runs). It needs the runtime's time driver.
+    /// joined (or its scope runs), when the group regains control: a child
+    /// that ended before then counts as ended, even if the deadline passed
+    /// while it held the thread. It needs the runtime's time driver.
     pub fn deadline(mut self, deadline: Instant) -> Self {
         self.config.deadline = Some(deadline);
         self

@@ -586,9 +586,16 @@ impl Supervisor {
 
     /// Waits until every child has settled and closes the group to new ones,
     /// while `watch` enforces the deadline and the alarm.
+    ///
+    /// The children are looked at first: a child that ended before the group
+    /// got to run again counts as ended, even if the deadline passed while it
+    /// held the thread. So the outcome does not depend on which of two ready
+    /// futures a random pick favours; the deadline is checked when the group
+    /// regains control, as asyncio's and Trio's are when the loop does.
     pub(crate) async fn wait(&self, watch: Pin<&mut impl Future<Output = ()>>) {
         let settled = std::future::poll_fn(|cx| self.poll_all_gone(cx));
         tokio::select! {
+            biased;
             () = settled => {}
             () = watch => {}
         }

@@ -49,3 +49,30 @@ async fn a_failure_whose_display_panics_still_fails_the_group() {
     let span = &captured.spans_named("cohort.group")[0];
     assert_eq!(span.fields["group.outcome"], "failed");
 }
+
+/// The rule for a deadline that passes while the last child holds the thread
+/// (current-thread runtime): the child ended before the group got to look,
+/// so it counts as ended and the run is `Ok`, every time, rather than a
+/// random pick between two ready futures. The child blocks the thread for
+/// real, 30 ms against a 1 ms deadline: the deadline has passed whenever it
+/// returns.
+#[test]
+fn a_child_that_ended_before_the_group_saw_the_deadline_counts_as_ended() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for _ in 0..10 {
+        let result = rt.block_on(async {
+            let group = Group::builder("tight").timeout(ms(1)).build().unwrap();
+            group
+                .spawn("blocks", async {
+                    std::thread::sleep(ms(30)); // holds the thread past the deadline
+                    Ok::<_, std::io::Error>(())
+                })
+                .unwrap();
+            group.join().await
+        });
+        assert!(result.is_ok(), "{result:?}");
+    }
+}
