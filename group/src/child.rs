@@ -13,7 +13,7 @@
 use std::any::Any;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures_util::task::AtomicWaker;
 use tokio_util::sync::CancellationToken;
@@ -29,10 +29,17 @@ use crate::task::{ChildTask, Settle};
 /// stops every child; a child is stopped alone by its flag (and its own token,
 /// if one was made), and its task is woken through the waker it left when it
 /// last went pending.
+///
+/// Cancelling and making the token race (a handle cancels the child while a
+/// group nested in it asks for its token): each side writes one thing and
+/// reads the other's, which atomics alone do not order. Both sides take the
+/// `own` lock, so one of them comes first and the second sees what the
+/// first wrote: the token is made cancelled, or `cancel` finds it. The flag
+/// stays an atomic for the read every poll makes.
 #[derive(Debug)]
 pub(crate) struct Ctl {
     sup: Arc<Supervisor>,
-    own: OnceLock<CancellationToken>,
+    own: Mutex<Option<CancellationToken>>,
     cancelled: AtomicBool,
     pub(crate) waker: AtomicWaker,
 }
@@ -41,40 +48,47 @@ impl Ctl {
     fn new(sup: Arc<Supervisor>) -> Self {
         Self {
             sup,
-            own: OnceLock::new(),
+            own: Mutex::new(None),
             cancelled: AtomicBool::new(false),
             waker: AtomicWaker::new(),
         }
     }
 
+    fn own_lock(&self) -> MutexGuard<'_, Option<CancellationToken>> {
+        self.own.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The child's own token, if one was made.
-    pub(crate) fn own(&self) -> Option<&CancellationToken> {
-        self.own.get()
+    pub(crate) fn own(&self) -> Option<CancellationToken> {
+        self.own_lock().clone()
     }
 
     pub(crate) fn cancel(&self) {
-        self.cancelled.store(true, Ordering::SeqCst);
-        if let Some(token) = self.own.get() {
+        let own = {
+            let own = self.own_lock();
+            self.cancelled.store(true, Ordering::Release);
+            own.clone()
+        };
+        if let Some(token) = own {
             token.cancel();
         }
         self.waker.wake();
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::SeqCst)
+        self.cancelled.load(Ordering::Acquire)
     }
-}
 
-impl Ctl {
     /// The child's own token, a child of the group's, made on first use.
     pub(crate) fn token(&self) -> CancellationToken {
-        let token = self
-            .own
-            .get_or_init(|| self.sup.token.child_token())
-            .clone();
-        // `cancel` sets the flag before it looks for the token: one of the
-        // two sees the other.
-        if self.is_cancelled() {
+        let (token, cancelled) = {
+            let mut own = self.own_lock();
+            let token = own
+                .get_or_insert_with(|| self.sup.token.child_token())
+                .clone();
+            (token, self.cancelled.load(Ordering::Relaxed))
+        };
+        if cancelled {
             token.cancel();
         }
         token

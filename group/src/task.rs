@@ -330,7 +330,7 @@ impl<T: Send + 'static> Settle<T> {
         }
         if extra.own_waiter.is_none() {
             let own = match &self.ctl {
-                Some(ctl) => ctl.own().cloned(),
+                Some(ctl) => ctl.own(),
                 None => extra.own.clone(),
             };
             if let Some(own) = own {
