@@ -330,7 +330,7 @@ impl Supervisor {
                 // Cancelled since it was admitted: it never starts, and settles
                 // as cancelled as it is dropped, outside the lock.
                 drop(state);
-                drop(child);
+                drop_isolated(child);
                 return Ok(());
             }
             if !self.has_slot(&state) {
@@ -579,7 +579,7 @@ impl Supervisor {
         // Each queued child settles as cancelled as its task is dropped, which
         // takes the lock: drop them outside it.
         if !dropped.is_empty() {
-            drop(dropped);
+            dropped.into_iter().for_each(drop_isolated);
             trace::queued(&self.span, 0);
         }
     }
@@ -794,6 +794,14 @@ impl Supervisor {
         self.token.cancel();
         (result, panic)
     }
+}
+
+/// Drops a queued child's task on the caller's stack, as tokio drops a
+/// running one on its own: a panic in the child's `Drop` stays there (the
+/// child still settles as cancelled, its `Settle` being dropped by the
+/// unwind) rather than unwinding into whoever cancelled the group.
+fn drop_isolated<T>(child: T) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(child)));
 }
 
 /// A run's result, and the panic to resume instead of returning it.

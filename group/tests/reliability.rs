@@ -76,3 +76,47 @@ fn a_child_that_ended_before_the_group_saw_the_deadline_counts_as_ended() {
         assert!(result.is_ok(), "{result:?}");
     }
 }
+
+/// Panics in its `Drop`, as a buggy resource guard may.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("Drop is broken");
+        }
+    }
+}
+
+/// A queued child whose future panics as it is dropped (the group cancelled
+/// before it ran) is isolated, as tokio isolates a running one: the failure
+/// that cancelled the group still comes back from `join`, its child's handle
+/// still reads its failure, and an explicit `cancel` with two such children
+/// queued returns (before, it aborted the process).
+#[tokio::test(start_paused = true)]
+async fn a_queued_childs_drop_panic_stays_with_it() {
+    let queued = || {
+        let guard = PanicsOnDrop;
+        async move {
+            let _guard = guard;
+            Ok::<_, std::io::Error>(())
+        }
+    };
+    let group = Group::builder("limited").limit(1).build().unwrap();
+    let failing = group
+        .spawn("failing", support::fails_after(ms(10)))
+        .unwrap();
+    group.spawn("queued-1", queued()).unwrap();
+    group.spawn("queued-2", queued()).unwrap();
+    let eg = group.join().await.unwrap_err();
+    assert_eq!(eg.failures()[0].child_name(), "failing");
+    assert!(matches!(failing.into_result(), cohort::ChildResult::Raised));
+
+    let group = Group::builder("limited").limit(1).build().unwrap();
+    group.spawn("running", forever::<(), std::io::Error>()).unwrap();
+    let q1 = group.spawn("queued-1", queued()).unwrap();
+    group.spawn("queued-2", queued()).unwrap();
+    group.cancel();
+    group.join().await.unwrap();
+    assert_eq!(q1.outcome(), Some(ChildOutcome::Cancelled));
+}
