@@ -493,8 +493,7 @@ impl Supervisor {
         };
         let keep_panic = self.config.resume_panics && settled.payload.is_some();
         let limited = self.config.limit.is_some();
-        let tracked = self.config.unresponsive_after.is_some();
-        if settled.failure.is_some() || keep_panic || limited || tracked || cancel.is_some() {
+        if settled.failure.is_some() || keep_panic || limited || cancel.is_some() {
             self.settle_rest(settled, cancel, keep_panic, trigger_name);
         }
     }
@@ -520,7 +519,6 @@ impl Supervisor {
         let mut next = None;
         {
             let mut state = self.state();
-            state.live.remove(&index);
             state.failures.extend(failure);
             if keep_panic && state.panic.is_none() {
                 state.panic = payload;
@@ -537,6 +535,15 @@ impl Supervisor {
         }
         if let Some(next) = next {
             self.start_queued(next);
+        }
+    }
+
+    /// Child `index`'s future has been dropped: it leaves the unresponsive
+    /// alarm's live set. Not as it settles: a child that blocks in its `Drop`
+    /// after its cancellation still holds the group up, and is reported.
+    pub(crate) fn left(&self, index: usize) {
+        if self.config.unresponsive_after.is_some() {
+            self.state().live.remove(&index);
         }
     }
 

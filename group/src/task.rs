@@ -509,7 +509,10 @@ impl<T> Settle<T> {
 }
 
 impl<T> Drop for Settle<T> {
+    /// The child's future is gone by now: it is declared before the
+    /// `Settle` in the task, so it was dropped first.
     fn drop(&mut self) {
+        self.sup.left(self.index);
         if !self.settled {
             if let Some(extra) = self.extra.as_mut() {
                 if let Some(pending) = extra.as_mut().project().pending.take() {

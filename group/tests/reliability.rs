@@ -113,7 +113,9 @@ async fn a_queued_childs_drop_panic_stays_with_it() {
     assert!(matches!(failing.into_result(), cohort::ChildResult::Raised));
 
     let group = Group::builder("limited").limit(1).build().unwrap();
-    group.spawn("running", forever::<(), std::io::Error>()).unwrap();
+    group
+        .spawn("running", forever::<(), std::io::Error>())
+        .unwrap();
     let q1 = group.spawn("queued-1", queued()).unwrap();
     group.spawn("queued-2", queued()).unwrap();
     group.cancel();
