@@ -130,7 +130,8 @@ impl GroupBuilder {
 
     /// Report (with a `cohort.child.unresponsive` event) every child still
     /// running this long after the group cancelled it: a child that swallows
-    /// its cancellation or blocks its thread, which makes the group hang.
+    /// its cancellation, blocks its thread, or blocks in its `Drop` once
+    /// stopped, which makes the group hang.
     pub fn unresponsive_after(mut self, after: Duration) -> Self {
         self.config.unresponsive_after = Some(after);
         self
