@@ -344,6 +344,15 @@ impl Drop for Group {
     }
 }
 
+/// What a spawn does when the group's limit has no free slot.
+#[derive(Clone, Copy)]
+enum Slot {
+    /// Queue the child: `spawn`.
+    QueueIfFull,
+    /// Refuse it: `try_spawn`.
+    RefuseIfFull,
+}
+
 impl GroupHandle {
     /// The group's name (`group.name`).
     pub fn name(&self) -> &str {
@@ -373,7 +382,7 @@ impl GroupHandle {
         E: IntoFailure<K>,
         K: 'static,
     {
-        self.spawn_child(name.into(), |_| fut, false, None, false)
+        self.spawn_child(name.into(), |_| fut, false, None, Slot::QueueIfFull)
     }
 
     /// Spawns a child only if it can run at once: under a
@@ -407,7 +416,7 @@ impl GroupHandle {
         E: IntoFailure<K>,
         K: 'static,
     {
-        self.spawn_child(name.into(), |_| fut, false, None, true)
+        self.spawn_child(name.into(), |_| fut, false, None, Slot::RefuseIfFull)
     }
 
     /// Spawns a child whose future cannot fail: its output is the value it
@@ -459,7 +468,7 @@ impl GroupHandle {
         K: 'static,
     {
         let make = |token: Option<CancellationToken>| make(token.unwrap_or_default());
-        self.spawn_child(name.into(), make, true, None, false)
+        self.spawn_child(name.into(), make, true, None, Slot::QueueIfFull)
     }
 
     /// Spawns a child and waits until it signals, through its [`Ready`], that
@@ -514,7 +523,13 @@ impl GroupHandle {
         let name = name.into();
         let (ready, starting, signalled) = crate::start::channel();
         let handle = self
-            .spawn_child(name, |_| make(ready), false, Some(starting), false)
+            .spawn_child(
+                name,
+                |_| make(ready),
+                false,
+                Some(starting),
+                Slot::QueueIfFull,
+            )
             .map_err(StartError::Spawn)?;
         crate::start::wait(handle, signalled).await
     }
@@ -526,7 +541,7 @@ impl GroupHandle {
         make: impl FnOnce(Option<CancellationToken>) -> F,
         with_token: bool,
         starter: Option<Arc<dyn Starter>>,
-        now: bool,
+        slot: Slot,
     ) -> Result<ChildHandle<T>, SpawnError>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
@@ -539,10 +554,9 @@ impl GroupHandle {
             .sup
             .runtime()
             .ok_or_else(|| refuse(SpawnErrorKind::NoRuntime))?;
-        let admitted = if now {
-            self.sup.admit_now(&name)
-        } else {
-            self.sup.admit(&name, false)
+        let admitted = match slot {
+            Slot::QueueIfFull => self.sup.admit(&name, false),
+            Slot::RefuseIfFull => self.sup.admit_now(&name),
         };
         let admitted = admitted.map_err(refuse)?;
         let (index, run_now) = (admitted.index, admitted.run_now);
