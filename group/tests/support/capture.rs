@@ -1,9 +1,10 @@
 //! A subscriber layer that records every span and event, with fields, parent
 //! links and close order, so tests can assert the telemetry contract.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -83,22 +84,59 @@ impl Captured {
     }
 }
 
-struct CaptureLayer(Captured);
+/// Routes what the one global subscriber sees to the capture of the test
+/// that caused it: a span belongs to the capture current on its thread when
+/// it opened (or to its parent's), an event to its thread's, else to its
+/// span's. One global subscriber, installed once, rather than a scoped one
+/// per test: a callsite first hit on one test thread while another test's
+/// scoped subscriber registers can keep a stale "never" interest, and its
+/// events then miss the capture.
+struct CaptureLayer;
 
-/// The capture's own id of a span, kept in its extensions.
-#[derive(Clone, Copy)]
-struct Seq(u64);
-
-fn seq<S: Subscriber + for<'a> LookupSpan<'a>>(ctx: &Context<'_, S>, id: &Id) -> Option<u64> {
-    ctx.span(id)?.extensions().get::<Seq>().map(|s| s.0)
+thread_local! {
+    /// The capture of the test running on this thread.
+    static CURRENT: RefCell<Option<Captured>> = const { RefCell::new(None) };
 }
 
-/// Installs a capturing subscriber as the thread's default until the guard drops.
-pub fn install() -> (Captured, tracing::subscriber::DefaultGuard) {
+fn current() -> Option<Captured> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+/// The capture's own id of a span, and the capture it belongs to, kept in
+/// the span's extensions.
+#[derive(Clone)]
+struct Seq(u64, Captured);
+
+fn seq<S: Subscriber + for<'a> LookupSpan<'a>>(
+    ctx: &Context<'_, S>,
+    id: &Id,
+) -> Option<(u64, Captured)> {
+    ctx.span(id)?
+        .extensions()
+        .get::<Seq>()
+        .map(|s| (s.0, s.1.clone()))
+}
+
+/// Ends a test's capture on its thread.
+pub struct Guard(());
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.borrow_mut().take());
+    }
+}
+
+/// Captures what this thread's test emits (and the spans it opens) until the
+/// guard drops.
+pub fn install() -> (Captured, Guard) {
+    static GLOBAL: Once = Once::new();
+    GLOBAL.call_once(|| {
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(CaptureLayer))
+            .expect("no other global subscriber in this test binary");
+    });
     let captured = Captured::default();
-    let subscriber = tracing_subscriber::registry().with(CaptureLayer(captured.clone()));
-    let guard = tracing::subscriber::set_default(subscriber);
-    (captured, guard)
+    CURRENT.with(|c| *c.borrow_mut() = Some(captured.clone()));
+    (captured, Guard(()))
 }
 
 struct Fields<'a> {
@@ -141,18 +179,23 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let mut store = self.0.0.lock().unwrap();
         let span = ctx.span(id).expect("new span is registered");
+        let parent = span
+            .parent()
+            .and_then(|p| p.extensions().get::<Seq>().cloned());
+        let Some(captured) = current().or_else(|| parent.as_ref().map(|p| p.1.clone())) else {
+            return;
+        };
+        let mut store = captured.0.lock().unwrap();
         let mut record = SpanRecord {
             id: store.spans.len() as u64,
             name: attrs.metadata().name().to_owned(),
             target: attrs.metadata().target().to_owned(),
-            parent: span
-                .parent()
-                .and_then(|p| p.extensions().get::<Seq>().map(|s| s.0)),
+            parent: parent.map(|p| p.0),
             ..SpanRecord::default()
         };
-        span.extensions_mut().insert(Seq(record.id));
+        span.extensions_mut()
+            .insert(Seq(record.id, captured.clone()));
         attrs.record(&mut Fields {
             fields: &mut record.fields,
             error_group_leaves: None,
@@ -161,8 +204,10 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(seq) = seq(&ctx, id) else { return };
-        let mut store = self.0.0.lock().unwrap();
+        let Some((seq, captured)) = seq(&ctx, id) else {
+            return;
+        };
+        let mut store = captured.0.lock().unwrap();
         if let Some(span) = store.spans.get_mut(seq as usize) {
             values.record(&mut Fields {
                 fields: &mut span.fields,
@@ -172,13 +217,17 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let span = ctx
+            .event_span(event)
+            .and_then(|s| s.extensions().get::<Seq>().cloned());
+        let Some(captured) = current().or_else(|| span.as_ref().map(|s| s.1.clone())) else {
+            return;
+        };
         let mut record = EventRecord {
             name: event.metadata().name().to_owned(),
             target: event.metadata().target().to_owned(),
             level: event.metadata().level().to_string(),
-            span: ctx
-                .event_span(event)
-                .and_then(|s| s.extensions().get::<Seq>().map(|s| s.0)),
+            span: span.map(|s| s.0),
             ..EventRecord::default()
         };
         let mut visitor = Fields {
@@ -187,12 +236,14 @@ where
         };
         event.record(&mut visitor);
         record.error_group_leaves = visitor.error_group_leaves;
-        self.0.0.lock().unwrap().events.push(record);
+        captured.0.lock().unwrap().events.push(record);
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let Some(seq) = seq(&ctx, &id) else { return };
-        let mut store = self.0.0.lock().unwrap();
+        let Some((seq, captured)) = seq(&ctx, &id) else {
+            return;
+        };
+        let mut store = captured.0.lock().unwrap();
         if let Some(span) = store.spans.get_mut(seq as usize) {
             span.closed = true;
         }
