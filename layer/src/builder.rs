@@ -19,9 +19,13 @@ impl Builder {
     pub const DEFAULT_SEEN_CAPACITY: usize = 16_384;
 
     /// How many logged leaves to remember, so that a tree reported again
-    /// (by an enclosing group, or by the service's own log line) does not log
-    /// them twice. Memory grows with it, a few words a leaf. A leaf reported again
-    /// after this many newer leaves were logged is logged again.
+    /// after it was logged (by the service's own log line, say) does not log
+    /// them twice. Memory grows with it, a few words a leaf. A leaf reported
+    /// again after this many newer leaves were logged is logged again.
+    ///
+    /// A tree on its way up through nested groups does not depend on it:
+    /// its leaves wait in the spans that will report it, and are logged once
+    /// at the top however large the tree is.
     pub fn seen_capacity(mut self, leaves: usize) -> Self {
         self.seen_capacity = Some(leaves);
         self

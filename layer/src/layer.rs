@@ -25,6 +25,7 @@ use crate::filter::CohortFilter;
 use crate::leaves::{self, LeafRecord};
 use crate::live::{LiveChild, LiveGroup, Parent};
 use crate::metrics::{CancelCause, GroupRun, Measurement};
+use crate::pending::Pending;
 use crate::shared::Shared;
 use crate::{CohortHandle, leaks};
 
@@ -91,9 +92,6 @@ pub(crate) fn kind(meta: &Metadata<'_>) -> Kind {
 pub(crate) struct GroupExt {
     pub live: Arc<LiveGroup>,
 }
-
-/// Leaf records waiting in a span for the outermost report of their tree.
-struct Pending(Vec<LeafRecord>);
 
 /// The group a span belongs to: its own (a group span) or its group's (a
 /// child span, whose parent is always its group's span).
@@ -231,8 +229,8 @@ impl CohortLayer {
             return;
         }
         let pending = span.extensions_mut().remove::<Pending>();
-        if let Some(Pending(records)) = pending {
-            self.log_unseen(parent.as_ref(), records);
+        if let Some(pending) = pending {
+            self.log_unseen(parent.as_ref(), pending.drain());
         }
     }
 
@@ -279,8 +277,8 @@ impl CohortLayer {
             (run, strays)
         };
         self.shared.open().remove(&live.key);
-        if let Some(Pending(records)) = pending {
-            self.log_unseen(events_parent.as_ref(), records);
+        if let Some(pending) = pending {
+            self.log_unseen(events_parent.as_ref(), pending.drain());
         }
         self.shared
             .emitter
@@ -387,11 +385,15 @@ impl CohortLayer {
         if records.is_empty() {
             return;
         }
-        match (target, span) {
-            (Some(target), Some(span)) => defer(span, &target, records),
+        let Some(span) = span else {
+            return self.log_unseen(None, records);
+        };
+        let records = take_waiting(span, target.as_ref(), records);
+        match target.and_then(|target| span.scope().find(|s| s.id() == target)) {
+            Some(target) => defer(&target, records),
             // Another thread may have logged the same leaves meanwhile:
             // `log_unseen`'s insert decides who writes each one.
-            _ => self.log_unseen(span.map(|s| s.id()).as_ref(), records),
+            None => self.log_unseen(Some(&span.id()), records),
         }
     }
 }
@@ -453,42 +455,64 @@ where
     }
 }
 
-/// Moves records to `target`'s waiting list, taking the same leaves off the
-/// lists between the event's span and `target`: a leaf waits in one place,
-/// the outermost known, with its path in the largest tree seen so far.
-fn defer<S>(span: &SpanRef<'_, S>, target: &Id, mut records: Vec<LeafRecord>)
+/// Takes the leaves of `records` off the waiting lists from the event's span
+/// up to `target` (to the root if the records are logged now): a leaf waits
+/// in one place, the outermost known, with its path in the largest tree seen
+/// so far, and a leaf logged now waits nowhere. Each record keeps the most
+/// severe level its leaf was reported at.
+///
+/// Linear in the records and the spans walked, whatever the lists hold.
+fn take_waiting<S>(
+    span: &SpanRef<'_, S>,
+    target: Option<&Id>,
+    mut records: Vec<LeafRecord>,
+) -> Vec<LeafRecord>
 where
     S: for<'a> LookupSpan<'a>,
 {
-    let ids: HashSet<u64> = records.iter().map(|r| r.id).collect();
     for s in span.scope() {
-        let mut ext = s.extensions_mut();
-        if let Some(Pending(waiting)) = ext.get_mut::<Pending>() {
-            for old in waiting.iter().filter(|old| ids.contains(&old.id)) {
-                // Keep the most severe level the leaf was reported at.
-                if let Some(r) = records.iter_mut().find(|r| r.id == old.id) {
-                    r.level = r.level.min(old.level);
-                }
-            }
-            waiting.retain(|old| !ids.contains(&old.id));
-        }
-        if s.id() == *target {
-            match ext.get_mut::<Pending>() {
-                Some(Pending(waiting)) => waiting.append(&mut records),
-                None => {
-                    ext.insert(Pending(records));
-                }
-            }
-            drop(ext);
-            // A child's end looks for waiting leaves only when told to.
-            if kind(s.metadata()) == Kind::Child {
-                if let Some(group) = group_of(&s) {
-                    if let Some(child) = group.state().children.get_mut(&s.id().into_u64()) {
-                        child.has_pending = true;
+        if s.extensions().get::<Pending>().is_some() {
+            let mut ext = s.extensions_mut();
+            if let Some(waiting) = ext.get_mut::<Pending>() {
+                for record in &mut records {
+                    if let Some(old) = waiting.take(record.id) {
+                        record.level = record.level.min(old.level);
                     }
                 }
+                if waiting.is_empty() {
+                    ext.remove::<Pending>();
+                }
             }
-            return;
+        }
+        if Some(&s.id()) == target {
+            break;
+        }
+    }
+    records
+}
+
+/// Leaves `records` waiting in `s`.
+fn defer<S>(s: &SpanRef<'_, S>, records: Vec<LeafRecord>)
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    {
+        let mut ext = s.extensions_mut();
+        match ext.get_mut::<Pending>() {
+            Some(waiting) => waiting.extend(records),
+            None => {
+                let mut waiting = Pending::default();
+                waiting.extend(records);
+                ext.insert(waiting);
+            }
+        }
+    }
+    // A child's end looks for waiting leaves only when told to.
+    if kind(s.metadata()) == Kind::Child {
+        if let Some(group) = group_of(s) {
+            if let Some(child) = group.state().children.get_mut(&s.id().into_u64()) {
+                child.has_pending = true;
+            }
         }
     }
 }

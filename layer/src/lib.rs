@@ -82,6 +82,7 @@ mod leaks;
 mod leaves;
 mod live;
 mod metrics;
+mod pending;
 mod shared;
 mod tree;
 

@@ -241,6 +241,35 @@ fn a_zero_seen_capacity_is_refused() {
 }
 
 #[test]
+fn a_tree_larger_than_the_seen_window_carried_up_is_logged_once() {
+    // The window remembers 64 leaves; the tree has 200, and it waits in three
+    // spans on its way up (the nested group's, the child's, the outer
+    // group's) before the outer raise logs it.
+    let layer = CohortLayer::builder().seen_capacity(64).build().unwrap();
+    let (recorder, _, _guard) = support::install_layer(layer);
+    let tree = rt().block_on(async {
+        let outer = Group::new("outer");
+        outer
+            .spawn("region", async {
+                let inner = Group::builder("shards")
+                    .policy(Policy::Supervise)
+                    .build()
+                    .unwrap();
+                for i in 0..200 {
+                    inner
+                        .spawn("shard", async move { Err::<(), _>(Refused(i.to_string())) })
+                        .unwrap();
+                }
+                inner.join().await
+            })
+            .unwrap();
+        outer.join().await.unwrap_err()
+    });
+    assert_eq!(tree.leaves().len(), 200);
+    assert_leaves_logged_once(&recorder, &tree);
+}
+
+#[test]
 fn memory_for_logged_leaves_is_bounded() {
     let layer = CohortLayer::builder().seen_capacity(2).build().unwrap();
     let (recorder, _, _guard) = support::install_layer(layer);
