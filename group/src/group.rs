@@ -90,6 +90,10 @@ impl std::fmt::Debug for Supervisor {
 impl Group {
     /// A fail-fast group with default options: no grace period, panics
     /// reported as leaves. Use [`Group::builder`] for others.
+    ///
+    /// The name (like a child's) labels the group's spans and metrics, so
+    /// keep it low-cardinality: one per operation (`fetch-profile`), never
+    /// an id, a URL or user input, which belong in fields of your own spans.
     pub fn new(name: impl Into<Arc<str>>) -> Self {
         GroupBuilder::new(name.into()).assemble()
     }

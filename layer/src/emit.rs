@@ -1,5 +1,5 @@
-//! The events the layer writes: leaf records, leaked tasks, and the notice
-//! that leak detection is off. They are ordinary tracing events, dispatched
+//! The events the layer writes: leaf records, leaked tasks, and its notices
+//! (leak detection off, spans filtered, metrics overflowing). They are ordinary tracing events, dispatched
 //! to the whole subscriber the layer belongs to, so fmt, OpenTelemetry and
 //! every other layer see them.
 //!
@@ -32,6 +32,8 @@ pub const TASK_LEAKED: &str = "cohort.task.leaked";
 pub const LEAK_DETECTION_OFF: &str = "cohort.layer.leak_detection_off";
 /// Event name of the notice that cohort's spans do not reach the layer.
 pub const SPANS_FILTERED: &str = "cohort.layer.spans_filtered";
+/// Event name of the notice that group names went past the metrics' limit.
+pub const METRICS_OVERFLOW: &str = "cohort.layer.metrics_overflow";
 
 const LEAF_FIELDS: &[&str] = &[
     "message",
@@ -57,6 +59,7 @@ const LEAKED_FIELDS: &[&str] = &[
 ];
 const NOTICE_FIELDS: &[&str] = &["message", "built_with_tokio_unstable"];
 const FILTERED_FIELDS: &[&str] = &["message", "group.name"];
+const OVERFLOW_FIELDS: &[&str] = &["message", "group.name", "limit"];
 
 /// Declares an event callsite of target `cohort`: its metadata and the
 /// callsite that registers it.
@@ -93,6 +96,13 @@ callsite!(
     Level::ERROR,
     FILTERED_FIELDS
 );
+callsite!(
+    OVERFLOW_CS,
+    OVERFLOW,
+    METRICS_OVERFLOW,
+    Level::WARN,
+    OVERFLOW_FIELDS
+);
 
 /// Registers the callsites, so that subscribers built later (the one this
 /// layer goes into) learn of them as they learn of every macro's.
@@ -104,6 +114,7 @@ pub(crate) fn register_callsites() {
         &LEAKED_CS,
         &NOTICE_CS,
         &FILTERED_CS,
+        &OVERFLOW_CS,
     ] {
         cs.register();
     }
@@ -239,6 +250,28 @@ impl Emitter {
                          them; give it to the fmt layer with `.with_filter(..)` instead"
                     ) as &dyn Value),
                     Some(&group),
+                ],
+            );
+        });
+    }
+
+    /// Says that `group`, the first name beyond the limit, and every later
+    /// one are aggregated together.
+    pub fn metrics_overflow(&self, group: &str, limit: usize) {
+        let limit = limit as u64;
+        self.run(|dispatch| {
+            send(
+                dispatch,
+                &OVERFLOW,
+                None,
+                [
+                    Some(&format_args!(
+                        "more group names than the metrics keep: this one and every later one \
+                         are aggregated together as the overflow; group names must be few \
+                         (one per operation, never an id or a URL)"
+                    ) as &dyn Value),
+                    Some(&group),
+                    Some(&limit),
                 ],
             );
         });

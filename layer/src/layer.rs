@@ -119,10 +119,7 @@ impl CohortLayer {
     /// the others.
     pub fn new() -> Self {
         Self {
-            shared: Arc::new(Shared::new(
-                crate::Builder::DEFAULT_SEEN_CAPACITY,
-                Vec::new(),
-            )),
+            shared: Arc::new(Shared::new(crate::Builder::DEFAULT_LIMITS, Vec::new())),
         }
     }
 
@@ -598,6 +595,7 @@ where
                 emit::TASK_LEAKED,
                 emit::LEAK_DETECTION_OFF,
                 emit::SPANS_FILTERED,
+                emit::METRICS_OVERFLOW,
             ]
             .contains(&meta.name())
         {

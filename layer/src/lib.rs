@@ -87,7 +87,7 @@ mod shared;
 mod tree;
 
 pub use builder::{BuildError, Builder};
-pub use emit::{LEAF, LEAK_DETECTION_OFF, SPANS_FILTERED, TASK_LEAKED};
+pub use emit::{LEAF, LEAK_DETECTION_OFF, METRICS_OVERFLOW, SPANS_FILTERED, TASK_LEAKED};
 pub use filter::CohortFilter;
 pub use handle::{CohortHandle, LeakDetection};
 pub use layer::CohortLayer;

@@ -96,6 +96,18 @@ pub enum Measurement<'a> {
     },
 }
 
+impl Measurement<'_> {
+    /// The `group.name` the measurement is of.
+    pub fn group(&self) -> &str {
+        match self {
+            Self::GroupOpened { group }
+            | Self::ChildError { group, .. }
+            | Self::TaskLeaked { group, .. } => group,
+            Self::GroupRun(run) => run.group,
+        }
+    }
+}
+
 /// What one finished group run measured.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GroupRun<'a> {
@@ -231,40 +243,92 @@ impl GroupMetrics {
 
 /// Every aggregate, by `group.name`: what
 /// [`CohortHandle::metrics`](crate::CohortHandle::metrics) returns.
+///
+/// At most [`Builder::max_group_names`](crate::Builder::max_group_names)
+/// names are kept (2,000 by default, OpenTelemetry's cardinality limit);
+/// the measurements of every later name are folded into [`overflow`], as
+/// OpenTelemetry folds them into its `otel.metric.overflow` stream. Group
+/// names are meant to be few: a name per operation, never per request or id.
+///
+/// [`overflow`]: Self::overflow
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct MetricsSnapshot {
-    /// The aggregates of each group name seen so far.
+    /// The aggregates of each group name seen so far, up to the limit.
     pub groups: BTreeMap<String, GroupMetrics>,
+    /// The aggregates of the names beyond the limit, all together; `None`
+    /// while the limit was never reached.
+    pub overflow: Option<GroupMetrics>,
+    /// How many measurements went to [`overflow`](Self::overflow).
+    pub folded: u64,
 }
 
 impl MetricsSnapshot {
-    /// The aggregates of one group name, if it ran.
+    /// The aggregates of one group name, if it ran and was kept.
     pub fn group(&self, name: &str) -> Option<&GroupMetrics> {
         self.groups.get(name)
     }
 }
 
 /// The built-in sink: cumulative aggregates behind one lock, taken once per
-/// measurement (a few per group run, none per successful child).
-#[derive(Debug, Default)]
-pub(crate) struct Aggregates(Mutex<MetricsSnapshot>);
-
-impl Aggregates {
-    pub fn snapshot(&self) -> MetricsSnapshot {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    fn with(&self, group: &str, f: impl FnOnce(&mut GroupMetrics)) {
-        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match all.groups.get_mut(group) {
-            Some(metrics) => f(metrics),
-            None => f(all.groups.entry(group.to_owned()).or_default()),
-        }
-    }
+/// measurement (a few per group run, none per successful child), for at most
+/// `limit` group names.
+#[derive(Debug)]
+pub(crate) struct Aggregates {
+    all: Mutex<MetricsSnapshot>,
+    limit: usize,
 }
 
-impl MetricSink for Aggregates {
-    fn record(&self, measurement: &Measurement<'_>) {
+/// What became of a measurement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kept {
+    /// Under its group's name.
+    Named,
+    /// In the overflow, which it is the first to reach.
+    FirstFolded,
+    /// In the overflow.
+    Folded,
+}
+
+impl Aggregates {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            all: Mutex::default(),
+            limit,
+        }
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        self.all.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn with(&self, group: &str, f: impl FnOnce(&mut GroupMetrics)) -> Kept {
+        let mut all = self.all.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(metrics) = all.groups.get_mut(group) {
+            f(metrics);
+            return Kept::Named;
+        }
+        if all.groups.len() < self.limit {
+            f(all.groups.entry(group.to_owned()).or_default());
+            return Kept::Named;
+        }
+        // Names are never evicted: a name kept once keeps its series whole,
+        // and a folded one always folds (its opens and ends meet).
+        all.folded += 1;
+        let first = all.overflow.is_none();
+        f(all.overflow.get_or_insert_with(GroupMetrics::default));
+        if first {
+            Kept::FirstFolded
+        } else {
+            Kept::Folded
+        }
+    }
+
+    /// Adds one measurement.
+    pub fn record(&self, measurement: &Measurement<'_>) -> Kept {
         match measurement {
             Measurement::GroupOpened { group } => self.with(group, |m| m.active += 1),
             Measurement::GroupRun(run) => self.with(run.group, |m| {
@@ -309,6 +373,23 @@ mod tests {
         }
         assert_eq!(h.buckets, [2, 2, 1]);
         assert_eq!((h.count, h.min, h.max, h.sum), (5, 0.5, 9.0, 14.0));
+    }
+
+    #[test]
+    fn names_beyond_the_limit_fold_into_the_overflow() {
+        let aggregates = Aggregates::new(2);
+        let opened = |group| Measurement::GroupOpened { group };
+        assert_eq!(aggregates.record(&opened("a")), Kept::Named);
+        assert_eq!(aggregates.record(&opened("b")), Kept::Named);
+        assert_eq!(aggregates.record(&opened("c")), Kept::FirstFolded);
+        assert_eq!(aggregates.record(&opened("d")), Kept::Folded);
+        // A kept name stays kept.
+        assert_eq!(aggregates.record(&opened("a")), Kept::Named);
+        let all = aggregates.snapshot();
+        assert_eq!(all.groups.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(all.groups["a"].active, 2);
+        assert_eq!(all.overflow.map(|m| m.active), Some(2));
+        assert_eq!(all.folded, 2);
     }
 
     #[test]

@@ -7,7 +7,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::emit::Emitter;
 use crate::leaves::Seen;
 use crate::live::LiveGroup;
-use crate::metrics::{Aggregates, Measurement, MetricSink};
+use crate::metrics::{Aggregates, Kept, Measurement, MetricSink};
+
+/// The layer's bounds on its own memory.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Leaves remembered as logged.
+    pub seen_capacity: usize,
+    /// Group names with aggregates of their own.
+    pub max_group_names: usize,
+}
 
 pub(crate) struct Shared {
     seen: Mutex<Seen>,
@@ -32,11 +41,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub fn new(seen_capacity: usize, sinks: Vec<Arc<dyn MetricSink>>) -> Self {
+    pub fn new(limits: Limits, sinks: Vec<Arc<dyn MetricSink>>) -> Self {
         crate::emit::register_callsites();
         Self {
-            seen: Mutex::new(Seen::new(seen_capacity)),
-            aggregates: Aggregates::default(),
+            seen: Mutex::new(Seen::new(limits.seen_capacity)),
+            aggregates: Aggregates::new(limits.max_group_names),
             sinks,
             open: Mutex::default(),
             next_key: AtomicU64::new(1),
@@ -61,7 +70,10 @@ impl Shared {
 
     /// Hands a measurement to the aggregates and every added sink.
     pub fn record(&self, measurement: &Measurement<'_>) {
-        self.aggregates.record(measurement);
+        if self.aggregates.record(measurement) == Kept::FirstFolded {
+            self.emitter
+                .metrics_overflow(measurement.group(), self.aggregates.limit());
+        }
         for sink in &self.sinks {
             sink.record(measurement);
         }

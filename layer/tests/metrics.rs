@@ -228,3 +228,61 @@ fn the_layer_brings_its_own_filter_and_says_when_a_global_one_blinds_it() {
     assert_eq!(notices.len(), 1, "said once");
     assert_eq!(notices[0].get("group.name"), "global");
 }
+
+#[tokio::test(start_paused = true)]
+async fn group_names_beyond_the_limit_are_folded_and_announced_once() {
+    // OpenTelemetry's default cardinality limit, 2,000 names, then 100 more.
+    let (recorder, handle, _guard) = install();
+    for i in 0..2_100 {
+        let group = Group::new(format!("tenant-{i}"));
+        group
+            .spawn("call", async move {
+                if i % 2 == 0 {
+                    Err(Refused(i.to_string()))
+                } else {
+                    Ok(())
+                }
+            })
+            .unwrap();
+        let _ = group.join().await;
+    }
+    let all = handle.metrics();
+    assert_eq!(all.groups.len(), 2_000);
+    assert!(all.group("tenant-1999").is_some() && all.group("tenant-2000").is_none());
+    let overflow = all.overflow.expect("the overflow aggregates");
+    assert_eq!(overflow.runs.values().sum::<u64>(), 100);
+    assert_eq!((overflow.runs["failed"], overflow.runs["ok"]), (50, 50));
+    assert_eq!(
+        (overflow.spawned, overflow.failed, overflow.active),
+        (100, 50, 0)
+    );
+    // Per folded run: its open, its end, and its failure if it failed.
+    assert_eq!(all.folded, 100 * 2 + 50);
+    let notices = recorder.named(cohort_layer::METRICS_OVERFLOW);
+    assert_eq!(notices.len(), 1, "{notices:#?}");
+    assert_eq!(notices[0].get("group.name"), "tenant-2000");
+    assert_eq!(notices[0].get("limit"), "2000");
+    assert_eq!(notices[0].level, tracing::Level::WARN);
+}
+
+#[test]
+fn the_group_name_limit_is_set_and_checked_by_the_builder() {
+    let err = CohortLayer::builder()
+        .max_group_names(0)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("at least 1"), "{err}");
+    let layer = CohortLayer::builder().max_group_names(1).build().unwrap();
+    let (_, handle, _guard) = support::install_layer(layer);
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(async {
+            for name in ["a", "b", "a"] {
+                Group::new(name).join().await.unwrap();
+            }
+        });
+    let all = handle.metrics();
+    assert_eq!(all.groups["a"].runs["ok"], 2);
+    assert_eq!(all.overflow.map(|m| m.runs["ok"]), Some(1));
+}
