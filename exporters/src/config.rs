@@ -131,16 +131,7 @@ impl Settings {
 
         let mut resource = BTreeMap::new();
         if let Some(attrs) = var("OTEL_RESOURCE_ATTRIBUTES") {
-            for pair in attrs.split(',').filter(|p| !p.trim().is_empty()) {
-                let Some((key, value)) = pair.split_once('=') else {
-                    return Err(InitError::invalid(
-                        "OTEL_RESOURCE_ATTRIBUTES",
-                        &attrs,
-                        format!("{pair:?} is not key=value"),
-                    ));
-                };
-                resource.insert(key.trim().to_owned(), value.trim().to_owned());
-            }
+            resource.extend(resource_attributes(&attrs)?);
         }
         for (key, value) in &overrides.resource {
             resource.insert(key.clone(), value.clone());
@@ -177,7 +168,7 @@ impl Settings {
             ));
         }
 
-        let sdk_disabled = var("OTEL_SDK_DISABLED").is_some_and(|v| v.trim() == "true");
+        let sdk_disabled = sdk_disabled(var("OTEL_SDK_DISABLED"))?;
         let mut targets = BTreeMap::new();
         if !(overrides.disabled || sdk_disabled) {
             let protocol = match overrides.protocol {
@@ -268,7 +259,73 @@ fn check_endpoint(source: &str, endpoint: &str) -> Result<String, InitError> {
     if uri.host().is_none_or(str::is_empty) {
         return Err(InitError::invalid(source, endpoint, "no host"));
     }
+    // `http::Uri` drops a port it cannot read (`:99999`, `:-1`, `:port`)
+    // instead of refusing it, so the authority's own text is checked.
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    if let Some(port) = port_text(authority) {
+        if !port.is_empty() && !matches!(port.parse::<u16>(), Ok(1..)) {
+            return Err(InitError::invalid(
+                source,
+                endpoint,
+                format!("port {port:?} is not a number from 1 to 65535"),
+            ));
+        }
+    }
     Ok(endpoint.to_owned())
+}
+
+/// The port of an authority (`user@host:port`, `[v6]:port`) as written,
+/// if it has one.
+fn port_text(authority: &str) -> Option<&str> {
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let after_host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(_, rest)| rest),
+        None => host_port,
+    };
+    after_host.rsplit_once(':').map(|(_, port)| port)
+}
+
+/// `OTEL_RESOURCE_ATTRIBUTES`: `key=value` pairs separated by commas, keys
+/// and values percent-encoded (the W3C Baggage octets), as the OpenTelemetry
+/// specification writes them.
+fn resource_attributes(attrs: &str) -> Result<Vec<(String, String)>, InitError> {
+    let invalid = |why: String| InitError::invalid("OTEL_RESOURCE_ATTRIBUTES", attrs, why);
+    let decode = |part: &str| {
+        percent_encoding::percent_decode_str(part.trim())
+            .decode_utf8()
+            .map(|s| s.into_owned())
+            .map_err(|_| invalid(format!("{part:?} is not UTF-8 once percent-decoded")))
+    };
+    let mut pairs = Vec::new();
+    for pair in attrs.split(',').filter(|p| !p.trim().is_empty()) {
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(invalid(format!("{pair:?} is not key=value")));
+        };
+        let key = decode(key)?;
+        if key.is_empty() {
+            return Err(invalid(format!("{pair:?} has no key")));
+        }
+        pairs.push((key, decode(value)?));
+    }
+    Ok(pairs)
+}
+
+/// `OTEL_SDK_DISABLED`: `true` or `false`, in any case. Anything else is
+/// refused rather than read as `false`, which would export from a service
+/// whose owner meant to turn export off (`1`, `yes`).
+fn sdk_disabled(value: Option<String>) -> Result<bool, InitError> {
+    let Some(value) = value else {
+        return Ok(false);
+    };
+    match value.trim() {
+        v if v.eq_ignore_ascii_case("true") => Ok(true),
+        v if v.eq_ignore_ascii_case("false") => Ok(false),
+        _ => Err(InitError::invalid(
+            "OTEL_SDK_DISABLED",
+            &value,
+            "must be true or false",
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -385,8 +442,21 @@ mod tests {
                 "http://exa mple:4317",
                 "invalid",
             ),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:99999", "port"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:-1", "port"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:port", "port"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:0", "port"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://u@c:70000/", "port"),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "http://[::1]:4317x",
+                "invalid",
+            ),
             ("OTEL_METRIC_EXPORT_INTERVAL", "soon", "milliseconds"),
             ("OTEL_RESOURCE_ATTRIBUTES", "team", "key=value"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "=pay", "no key"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "team=%FF", "UTF-8"),
+            ("OTEL_SDK_DISABLED", "1", "true or false"),
         ] {
             let mut vars = vec![(var, value)];
             if var != "OTEL_EXPORTER_OTLP_ENDPOINT" {
@@ -403,15 +473,63 @@ mod tests {
     }
 
     #[test]
-    fn disabled_exports_nothing() {
+    fn disabled_exports_nothing_in_any_case() {
+        for (value, exports) in [
+            ("true", false),
+            ("TRUE", false),
+            (" True ", false),
+            ("false", true),
+            ("FALSE", true),
+            ("", true),
+        ] {
+            let s = resolve(
+                &[
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+                    ("OTEL_SDK_DISABLED", value),
+                ],
+                Overrides::default(),
+            )
+            .unwrap();
+            assert_eq!(
+                !s.targets.is_empty(),
+                exports,
+                "OTEL_SDK_DISABLED={value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn good_endpoints_pass_as_written() {
+        for endpoint in [
+            "http://c:4317",
+            "https://c:65535/otlp",
+            "http://[::1]:4317",
+            "http://[::1]",
+            "http://user@c:4318",
+            "http://c",
+        ] {
+            let s = resolve(
+                &[("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)],
+                Overrides::default(),
+            )
+            .unwrap_or_else(|e| panic!("{endpoint}: {e}"));
+            assert_eq!(s.targets[&Signal::Traces].endpoint, endpoint);
+        }
+    }
+
+    #[test]
+    fn resource_attributes_are_percent_decoded() {
         let s = resolve(
-            &[
-                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
-                ("OTEL_SDK_DISABLED", "true"),
-            ],
+            &[(
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "team=a%2Cb, note=x%3Dy%20z,k%C3%A9y=caf%C3%A9,empty=",
+            )],
             Overrides::default(),
         )
         .unwrap();
-        assert!(s.targets.is_empty());
+        assert_eq!(s.resource["team"], "a,b");
+        assert_eq!(s.resource["note"], "x=y z");
+        assert_eq!(s.resource["kéy"], "café");
+        assert_eq!(s.resource["empty"], "");
     }
 }
