@@ -12,35 +12,27 @@
 
 use std::any::Any;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
-use futures_util::task::AtomicWaker;
 use tokio_util::sync::CancellationToken;
 
 use crate::error_group::{BoxError, Failure};
 use crate::into_failure::IntoFailure;
 use crate::name::Name;
 use crate::outcome::ChildOutcome;
+use crate::own_token::OwnToken;
 use crate::supervisor::{Admitted, Supervisor};
+use crate::sync::AtomicWaker;
 use crate::task::{ChildTask, Settle};
 
 /// Cancelling one child of a group with a grace period. The group's token
-/// stops every child; a child is stopped alone by its flag (and its own token,
-/// if one was made), and its task is woken through the waker it left when it
-/// last went pending.
-///
-/// Cancelling and making the token race (a handle cancels the child while a
-/// group nested in it asks for its token): each side writes one thing and
-/// reads the other's, which atomics alone do not order. Both sides take the
-/// `own` lock, so one of them comes first and the second sees what the
-/// first wrote: the token is made cancelled, or `cancel` finds it. The flag
-/// stays an atomic for the read every poll makes.
+/// stops every child; a child is stopped alone by its [`OwnToken`] (its
+/// flag, and its own token if one was made), and its task is woken through
+/// the waker it left when it last went pending.
 #[derive(Debug)]
 pub(crate) struct Ctl {
     sup: Arc<Supervisor>,
-    own: Mutex<Option<CancellationToken>>,
-    cancelled: AtomicBool,
+    own: OwnToken,
     pub(crate) waker: AtomicWaker,
 }
 
@@ -48,50 +40,28 @@ impl Ctl {
     fn new(sup: Arc<Supervisor>) -> Self {
         Self {
             sup,
-            own: Mutex::new(None),
-            cancelled: AtomicBool::new(false),
+            own: OwnToken::new(),
             waker: AtomicWaker::new(),
         }
     }
 
-    fn own_lock(&self) -> MutexGuard<'_, Option<CancellationToken>> {
-        self.own.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// The child's own token, if one was made.
     pub(crate) fn own(&self) -> Option<CancellationToken> {
-        self.own_lock().clone()
+        self.own.get()
     }
 
     pub(crate) fn cancel(&self) {
-        let own = {
-            let own = self.own_lock();
-            self.cancelled.store(true, Ordering::Release);
-            own.clone()
-        };
-        if let Some(token) = own {
-            token.cancel();
-        }
+        self.own.cancel();
         self.waker.wake();
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Acquire)
+        self.own.is_cancelled()
     }
 
     /// The child's own token, a child of the group's, made on first use.
     pub(crate) fn token(&self) -> CancellationToken {
-        let (token, cancelled) = {
-            let mut own = self.own_lock();
-            let token = own
-                .get_or_insert_with(|| self.sup.token.child_token())
-                .clone();
-            (token, self.cancelled.load(Ordering::Relaxed))
-        };
-        if cancelled {
-            token.cancel();
-        }
-        token
+        self.own.token(|| self.sup.token.child_token())
     }
 }
 

@@ -123,6 +123,7 @@
 //! back to the kernel, raising the threshold helps large, frequent fan-outs
 //! (the repository's `BENCHMARKS.md` measures it).
 
+mod admission;
 mod body;
 mod builder;
 mod catch;
@@ -139,6 +140,7 @@ mod membership;
 mod name;
 mod no_success;
 mod outcome;
+mod own_token;
 mod panic;
 mod policy;
 mod queue;
@@ -148,9 +150,13 @@ mod split;
 mod start;
 mod start_error;
 mod supervisor;
+mod sync;
 mod task;
 pub mod telemetry;
 mod trace;
+
+#[cfg(all(test, cohort_loom))]
+mod loom_models;
 
 pub use builder::GroupBuilder;
 pub use catch::Catch;

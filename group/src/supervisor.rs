@@ -3,24 +3,8 @@
 //! cancellation, the deadline and the unresponsive-child alarm, and the final
 //! result.
 //!
-//! Children run as ordinary tokio tasks. Two counters say when the group is
-//! done: the admission word counts the children admitted, and `gone` the
-//! children whose task has been dropped (a child's [`Membership`] counts it as
-//! it goes). The group is finished when the two are equal *and* it has set
-//! the admission word's "closed" bit, which refuses new children. It sets the
-//! bit by a compare-and-swap from the very count it found equal, so a spawn
-//! racing the group's end either counts itself first (the swap fails, and the
-//! group waits for it) or sees the bit (and is refused). No child ever runs
-//! unsupervised. The last child to go wakes the group: it bumps `gone` and
-//! then reads the admission count, while the group registers its waker, then
-//! reads the admission count and then `gone`. Those four accesses are
-//! sequentially consistent, so the group's check or the child's wake-up sees
-//! the other.
-//!
-//! This is what tokio-util's `TaskTracker` does, done here because a tracker's
-//! token costs a child four atomic read-modify-writes where the counters cost
-//! one, on top of the admission it needs anyway, and because the group must
-//! close admission and finish in one step.
+//! Children run as ordinary tokio tasks, counted in and out by the
+//! [`Admission`] protocol, which also tells when the group is done.
 //!
 //! The hot path takes no lock: admission and a successful child's settling
 //! are two atomic read-modify-writes. The lock guards what only failures,
@@ -42,13 +26,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
-use futures_util::task::AtomicWaker;
-
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Span;
 
+use crate::admission::Admission;
 use crate::config::Config;
 use crate::deadline::DeadlineExceeded;
 use crate::error_group::{ErrorGroup, Failure};
@@ -64,9 +47,6 @@ use crate::telemetry::{
 };
 use crate::trace::{self, Counts};
 
-/// The admission word's "closed" bit.
-const CLOSED: usize = 1 << (usize::BITS - 1);
-
 pub(crate) struct Supervisor {
     pub(crate) name: Arc<str>,
     /// The runtime current when the group was built; children run there.
@@ -80,18 +60,9 @@ pub(crate) struct Supervisor {
     /// Set with the first cancellation: children check it before every poll
     /// without taking the token's lock, and no child is admitted after it.
     cancelling: AtomicBool,
-    /// How many children were admitted (the spawn index of the next one), and,
-    /// in the top bit, whether the group is closed to new ones: it has
-    /// finished. One word, see the module docs.
-    admission: AtomicUsize,
-    /// How many admitted children are gone: their task, run or not, has been
-    /// dropped.
-    gone: AtomicUsize,
-    /// Groups nested in children (or the body) that are not done yet: each
-    /// keeps the group open, like a child (see [`Hold`]).
-    holds: AtomicUsize,
-    /// The group waiting for its children to go.
-    all_gone: AtomicWaker,
+    /// Children admitted and gone, nested groups holding it open (see
+    /// [`Hold`]), and whether the group is closed.
+    admission: Admission,
     /// Children that failed, or were cancelled; the others succeeded. Counted
     /// as they settle, so that a success counts nothing but its going.
     failed: AtomicUsize,
@@ -181,10 +152,7 @@ impl Supervisor {
             ambient,
             owner,
             cancelling: AtomicBool::new(false),
-            admission: AtomicUsize::new(0),
-            gone: AtomicUsize::new(0),
-            holds: AtomicUsize::new(0),
-            all_gone: AtomicWaker::new(),
+            admission: Admission::new(),
             failed: AtomicUsize::new(0),
             cancelled: AtomicUsize::new(0),
             span,
@@ -218,7 +186,7 @@ impl Supervisor {
     /// reading every child's count out, so a reader that sees the bit also
     /// sees each child's future dropped.
     pub(crate) fn is_settled(&self) -> bool {
-        self.admission.load(Ordering::Acquire) & CLOSED != 0
+        self.admission.is_closed()
     }
 
     /// The runtime children run on: the group's, else the caller's.
@@ -266,21 +234,8 @@ impl Supervisor {
             self.cancel(CancelReason::ParentCancelled, None);
             return Err(self.refusal());
         }
-        // See the module docs for the ordering.
-        let mut admitted = self.admission.load(Ordering::Relaxed);
-        let index = loop {
-            if admitted & CLOSED != 0 {
-                return Err(self.refusal());
-            }
-            match self.admission.compare_exchange_weak(
-                admitted,
-                admitted + 1,
-                Ordering::SeqCst,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break admitted,
-                Err(now) => admitted = now,
-            }
+        let Some(index) = self.admission.admit() else {
+            return Err(self.refusal());
         };
         let run_now = if self.config.limit.is_some() || self.config.unresponsive_after.is_some() {
             let mut state = self.state();
@@ -392,64 +347,39 @@ impl Supervisor {
 
     /// How many children were admitted.
     pub(crate) fn spawned(&self) -> usize {
-        self.admission.load(Ordering::Relaxed) & !CLOSED
+        self.admission.admitted()
     }
 
     /// How many children are running: admitted, not gone, not queued.
     pub(crate) fn running(&self) -> usize {
-        let gone = self.gone.load(Ordering::Relaxed);
+        let gone = self.admission.gone();
         let queued = self.queued();
         self.spawned().saturating_sub(gone + queued)
     }
 
     /// One child's task is gone (its [`Membership`] was dropped). The last
-    /// to go wakes the group; see the module docs for the ordering.
+    /// to go wakes the group.
     pub(crate) fn child_gone(&self) {
-        let gone = self.gone.fetch_add(1, Ordering::SeqCst) + 1;
-        if gone == self.admission.load(Ordering::SeqCst) & !CLOSED {
-            self.all_gone.wake();
-        }
+        self.admission.child_gone();
     }
 
     /// Ready once every admitted child is gone, having closed the group to
     /// new ones in the same step.
     fn poll_all_gone(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.all_gone.register(cx.waker());
-        let mut admitted = self.admission.load(Ordering::SeqCst);
-        loop {
-            if self.gone.load(Ordering::SeqCst) != admitted & !CLOSED
-                || self.holds.load(Ordering::SeqCst) != 0
-            {
-                return Poll::Pending;
-            }
-            match self.admission.compare_exchange(
-                admitted,
-                admitted | CLOSED,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
-                Ok(_) => return Poll::Ready(()),
-                // A child was admitted meanwhile: wait for it too.
-                Err(now) => admitted = now,
-            }
-        }
+        self.admission.poll_all_gone(cx)
     }
 
     /// A group nested in a child (or the body) keeps this one open. Taken
     /// while that child is alive, so before the group could see its children
     /// all gone.
     pub(crate) fn take_hold(&self) {
-        self.holds.fetch_add(1, Ordering::SeqCst);
+        self.admission.take_hold();
     }
 
     /// A nested group is done; the last one wakes the group if its children
-    /// are gone too (the ordering is that of [`Self::child_gone`]).
+    /// are gone too.
     pub(crate) fn release_hold(&self) {
-        if self.holds.fetch_sub(1, Ordering::SeqCst) == 1
-            && self.gone.load(Ordering::SeqCst) == self.admission.load(Ordering::SeqCst) & !CLOSED
-        {
-            self.all_gone.wake();
-        }
+        self.admission.release_hold();
     }
 
     /// A failure that reached the group other than through a child's task:
@@ -565,7 +495,7 @@ impl Supervisor {
     pub(crate) fn cancel(&self, reason: CancelReason, trigger: Option<(&str, Option<usize>)>) {
         let (first, dropped) = {
             let mut state = self.state();
-            let closed = self.admission.load(Ordering::Relaxed) & CLOSED != 0;
+            let closed = self.admission.is_closed();
             let first = state.cancel.is_none() && !closed;
             if first {
                 state.cancel = Some(reason);
@@ -697,7 +627,7 @@ impl Supervisor {
             return;
         }
         // The waker holds the supervisor: let it go.
-        drop(self.all_gone.take());
+        drop(self.admission.take_waker());
         let hold = {
             let mut state = self.state();
             if std::mem::replace(&mut state.concluded, true) {

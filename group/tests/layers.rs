@@ -9,6 +9,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "vocabulary",
         &[
+            "sync",
             "name",
             "outcome",
             "policy",
@@ -32,12 +33,23 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("runtime glue", &["spawn", "trace"]),
-    ("core", &["supervisor", "membership", "queue", "context"]),
+    (
+        "core",
+        &[
+            "admission",
+            "own_token",
+            "supervisor",
+            "membership",
+            "queue",
+            "context",
+        ],
+    ),
     ("child task", &["task", "child"]),
     (
         "public API",
         &["group", "builder", "handle", "start", "body"],
     ),
+    ("models", &["loom_models"]),
 ];
 
 #[test]
