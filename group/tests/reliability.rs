@@ -4,6 +4,7 @@
 mod support;
 
 use std::fmt;
+use std::time::Duration;
 
 use cohort::{ChildOutcome, Group};
 use support::{forever, ms};
@@ -121,4 +122,62 @@ async fn a_queued_childs_drop_panic_stays_with_it() {
     group.cancel();
     group.join().await.unwrap();
     assert_eq!(q1.outcome(), Some(ChildOutcome::Cancelled));
+}
+
+/// Blocks in its `Drop`, as a guard that joins a thread may: here until the
+/// unresponsive alarm is recorded (at most 10 s), so that the alarm is what
+/// lets it go.
+struct BlocksInDrop(support::capture::Captured);
+
+impl Drop for BlocksInDrop {
+    fn drop(&mut self) {
+        self.0.wait_for_event(
+            cohort::telemetry::CHILD_UNRESPONSIVE,
+            Duration::from_secs(10),
+        );
+    }
+}
+
+/// A cancelled child whose `Drop` blocks its worker thread is still running
+/// as far as the group is concerned: the alarm names it while it blocks.
+/// Real threads and time: a blocked thread is the point, and the paused clock
+/// runs only on a current-thread runtime, which the `Drop` would block whole.
+#[test]
+fn a_child_blocking_in_its_drop_after_cancellation_raises_the_alarm() {
+    let (captured, _guard) = support::capture::install();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let guard = BlocksInDrop(captured.clone());
+    let result = rt.block_on(async move {
+        let group = Group::builder("blocking-drop")
+            .unresponsive_after(ms(50))
+            .build()
+            .unwrap();
+        group
+            .spawn("guarded", async move {
+                let _guard = guard;
+                forever::<(), std::io::Error>().await
+            })
+            .unwrap();
+        group
+            .spawn("fails", async {
+                Err::<(), _>(std::io::Error::other("boom"))
+            })
+            .unwrap();
+        group.join().await
+    });
+    assert_eq!(result.unwrap_err().leaves().len(), 1);
+    let alarms = captured.events_named(cohort::telemetry::CHILD_UNRESPONSIVE);
+    assert_eq!(
+        alarms.len(),
+        1,
+        "no alarm for the child blocked in its Drop"
+    );
+    assert_eq!(
+        alarms[0].fields.get("child.name").map(String::as_str),
+        Some("guarded")
+    );
 }

@@ -4,7 +4,8 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Condvar, Mutex, Once};
+use std::time::Duration;
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -43,7 +44,7 @@ struct Store {
 
 /// The recorded telemetry; cheap to clone.
 #[derive(Clone, Default)]
-pub struct Captured(Arc<Mutex<Store>>);
+pub struct Captured(Arc<Mutex<Store>>, Arc<Condvar>);
 
 impl Captured {
     pub fn spans(&self) -> Vec<SpanRecord> {
@@ -73,6 +74,20 @@ impl Captured {
             .into_iter()
             .find(|s| s.id == id)
             .expect("span recorded")
+    }
+
+    /// Blocks the thread until an event of that name is recorded, for at most
+    /// `limit`; whether one was. For a test whose runtime's threads are
+    /// blocked by design, where an async wait could not run.
+    pub fn wait_for_event(&self, name: &str, limit: Duration) -> bool {
+        let store = self.0.lock().unwrap();
+        let (store, _) = self
+            .1
+            .wait_timeout_while(store, limit, |store| {
+                !store.events.iter().any(|e| e.name == name)
+            })
+            .unwrap();
+        store.events.iter().any(|e| e.name == name)
     }
 
     /// The span whose field `key` has the given (Debug-formatted for strings) value.
@@ -237,6 +252,7 @@ where
         event.record(&mut visitor);
         record.error_group_leaves = visitor.error_group_leaves;
         captured.0.lock().unwrap().events.push(record);
+        captured.1.notify_all();
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
