@@ -16,6 +16,7 @@ pub(crate) struct Instruments {
     failed: Counter<u64>,
     cancelled: Counter<u64>,
     errors: Counter<u64>,
+    unhandled: Counter<u64>,
     cancel_latency: Histogram<f64>,
     leaked: Counter<u64>,
     active: UpDownCounter<i64>,
@@ -72,6 +73,11 @@ impl Instruments {
                 "cohort.child.errors",
                 "{error}",
                 "Child failures by error type",
+            ),
+            unhandled: counter(
+                "cohort.errors.unhandled",
+                "{error}",
+                "Leaves a catch chain handed back unmatched, by error type",
             ),
             cancel_latency: histogram(
                 "cohort.child.cancel_latency",
@@ -131,6 +137,13 @@ impl MetricSink for Instruments {
             }
             Measurement::GroupRun(run) => self.run(run),
             Measurement::ChildError { group, error_type } => self.errors.add(
+                1,
+                &[
+                    KeyValue::new("group.name", group.to_string()),
+                    KeyValue::new("error.type", error_type.to_string()),
+                ],
+            ),
+            Measurement::Unhandled { group, error_type } => self.unhandled.add(
                 1,
                 &[
                     KeyValue::new("group.name", group.to_string()),

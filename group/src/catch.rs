@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::error_group::{BoxError, ErrorGroup, Failure};
 use crate::into_failure::{BOXED_ERROR_TYPE, IntoFailure};
+use crate::panic::guarded;
 use crate::telemetry::{BARE_ERROR_GROUP, HANDLER_NAME};
 
 /// A chain of handlers over an [`ErrorGroup`], started by
@@ -242,8 +243,18 @@ impl Catch {
     /// Ends the chain: `Ok(())` if handlers matched every leaf and raised
     /// nothing, else one group of what they raised and the unmatched leaves
     /// (in spawn order, raised errors last), to propagate with `?`.
+    ///
+    /// Leaves no handler matched are also reported, as the guide's
+    /// "unhandled re-raise" alarm: the event
+    /// [`CATCH_UNHANDLED`](crate::telemetry::CATCH_UNHANDLED) (WARN) carries
+    /// them as a group, and `cohort-layer` counts them by `error.type`, so a
+    /// dashboard shows which error types escape the handlers. What handlers
+    /// raised on purpose is not counted.
     pub fn rest(self) -> Result<(), ErrorGroup> {
         let Self { name, rest, raised } = self;
+        if let Some(unmatched) = &rest {
+            guarded(|| unhandled_event(unmatched));
+        }
         if raised.is_empty() {
             return rest.map_or(Ok(()), Err);
         }
@@ -252,4 +263,16 @@ impl Catch {
         failures.sort_by_key(|f| f.child_index().unwrap_or(usize::MAX));
         ErrorGroup::new(name, failures).map_or(Ok(()), Err)
     }
+}
+
+fn unhandled_event(unmatched: &ErrorGroup) {
+    tracing::event!(
+        name: "cohort.catch.unhandled",
+        target: "cohort",
+        tracing::Level::WARN,
+        group.name = unmatched.name(),
+        error.count = unmatched.leaves().len(),
+        error = unmatched as &(dyn Error + 'static),
+        "failures no handler matched, handed back",
+    );
 }

@@ -1,4 +1,5 @@
-//! Panic payloads as text.
+//! Panic payloads as text, and emissions guarded against panics in the
+//! user code a subscriber runs.
 
 use std::any::Any;
 use std::error::Error;
@@ -32,6 +33,13 @@ pub(crate) fn message(payload: &(dyn Any + Send)) -> String {
     );
     "panic payload of a type other than a string, a number or an error (from std::panic::panic_any)"
         .to_owned()
+}
+
+/// Runs an emission whose subscriber may call user code (an error's
+/// `Display`), so that a panic there neither unwinds into cohort's own
+/// bookkeeping nor loses the failure, which is recorded regardless.
+pub(crate) fn guarded(emit: impl FnOnce()) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(emit));
 }
 
 #[cfg(test)]

@@ -18,6 +18,10 @@ pub const CANCEL_REQUESTED: &str = "cohort.group.cancel_requested";
 /// Event: a child was still running a set time after its group cancelled it
 /// (emitted in the group span).
 pub const CHILD_UNRESPONSIVE: &str = "cohort.child.unresponsive";
+/// Event: a [`Catch`](crate::Catch) chain handed back failures no handler
+/// matched, the guide's "unhandled re-raise" (emitted in the current span).
+/// Its `error` field holds the residual [`ErrorGroup`](crate::ErrorGroup).
+pub const CATCH_UNHANDLED: &str = "cohort.catch.unhandled";
 /// Event: the group finished with failures; its `error` field holds the
 /// [`ErrorGroup`](crate::ErrorGroup) as a `dyn Error` (emitted in the group span).
 pub const GROUP_RAISED: &str = "cohort.group.raised";

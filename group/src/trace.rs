@@ -10,6 +10,7 @@ use tracing::{Level, Span, field};
 
 use crate::error_group::{ErrorGroup, Failure};
 use crate::outcome::{CancelReason, ChildOutcome, GroupOutcome};
+use crate::panic::guarded;
 
 /// The counts recorded on the group span when it closes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -68,13 +69,6 @@ pub(crate) fn child_span(group: &Span, name: &str, index: usize) -> Span {
         error.type = field::Empty,
         otel.status_code = field::Empty,
     )
-}
-
-/// Runs an emission whose subscriber may call user code (an error's
-/// `Display`), so that a panic there neither unwinds into cohort's own
-/// bookkeeping nor loses the failure, which is recorded regardless.
-fn guarded(emit: impl FnOnce()) {
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(emit));
 }
 
 pub(crate) fn child_failed(span: &Span, failure: &Failure) {

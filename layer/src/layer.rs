@@ -315,6 +315,9 @@ impl CohortLayer {
         S: for<'a> LookupSpan<'a>,
     {
         let name = event.metadata().name();
+        if name == names::CATCH_UNHANDLED {
+            return self.unhandled(event);
+        }
         if ![
             names::CHILD_FAILED,
             names::CANCEL_REQUESTED,
@@ -347,6 +350,19 @@ impl CohortLayer {
                 child.unresponsive = true;
             }
         }
+    }
+
+    /// A catch chain handed back leaves no handler matched: each is counted
+    /// by its type, under the name of the tree it was handed back in.
+    fn unhandled(&self, event: &Event<'_>) {
+        event.record(&mut ErrorGroups(|group: &ErrorGroup| {
+            for leaf in group.leaves() {
+                self.shared.record(&Measurement::Unhandled {
+                    group: group.name(),
+                    error_type: leaf.failure.error_type(),
+                });
+            }
+        }));
     }
 
     /// Expands the error trees an event carries into leaf records: logged

@@ -86,6 +86,14 @@ pub enum Measurement<'a> {
         /// `error.type`.
         error_type: &'a str,
     },
+    /// A leaf went through a `catch` chain and was handed back unmatched:
+    /// `cohort.errors.unhandled`.
+    Unhandled {
+        /// `group.name` of the tree it was handed back in.
+        group: &'a str,
+        /// `error.type`.
+        error_type: &'a str,
+    },
     /// A task spawned in the group, not by it, outlived it:
     /// `cohort.tasks.leaked`.
     TaskLeaked {
@@ -102,6 +110,7 @@ impl Measurement<'_> {
         match self {
             Self::GroupOpened { group }
             | Self::ChildError { group, .. }
+            | Self::Unhandled { group, .. }
             | Self::TaskLeaked { group, .. } => group,
             Self::GroupRun(run) => run.group,
         }
@@ -208,6 +217,9 @@ pub struct GroupMetrics {
     pub cancelled: BTreeMap<CancelCause, u64>,
     /// `cohort.child.errors`, by `error.type`.
     pub errors: BTreeMap<String, u64>,
+    /// `cohort.errors.unhandled`, by `error.type`: leaves catch chains
+    /// handed back unmatched.
+    pub unhandled: BTreeMap<String, u64>,
     /// `cohort.child.cancel_latency` in seconds.
     pub cancel_latency: Histogram,
     /// `cohort.tasks.leaked`, by `code.location`.
@@ -227,6 +239,7 @@ impl Default for GroupMetrics {
             failed: 0,
             cancelled: BTreeMap::new(),
             errors: BTreeMap::new(),
+            unhandled: BTreeMap::new(),
             cancel_latency: Histogram::new(SECONDS_BOUNDS),
             leaked: BTreeMap::new(),
             active: 0,
@@ -353,6 +366,9 @@ impl Aggregates {
             }),
             Measurement::ChildError { group, error_type } => self.with(group, |m| {
                 *m.errors.entry((*error_type).to_owned()).or_default() += 1;
+            }),
+            Measurement::Unhandled { group, error_type } => self.with(group, |m| {
+                *m.unhandled.entry((*error_type).to_owned()).or_default() += 1;
             }),
             Measurement::TaskLeaked { group, location } => self.with(group, |m| {
                 *m.leaked.entry((*location).to_owned()).or_default() += 1;

@@ -286,3 +286,58 @@ fn the_group_name_limit_is_set_and_checked_by_the_builder() {
     assert_eq!(all.groups["a"].runs["ok"], 2);
     assert_eq!(all.overflow.map(|m| m.runs["ok"]), Some(1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn leaves_a_catch_chain_hands_back_are_counted_by_type() {
+    let (recorder, handle, _guard) = install();
+    // All three fail in their first step: three leaves, fail-fast.
+    let group = Group::new("checkout");
+    group
+        .spawn("card", async { Err::<(), _>(Refused("card".into())) })
+        .unwrap();
+    group
+        .spawn("address", async { Err::<(), _>(Invalid("zip".into())) })
+        .unwrap();
+    group
+        .spawn("coupon", async { Err::<(), _>(Invalid("expired".into())) })
+        .unwrap();
+    let tree = group.join().await.unwrap_err();
+    // The handler thought `Refused` was all that could happen.
+    let rest = tree.catch::<Refused>(|_| {}).rest().unwrap_err();
+    assert_eq!(rest.leaves().len(), 2);
+
+    let m = handle.metrics();
+    let unhandled = &m.group("checkout").unwrap().unhandled;
+    assert_eq!(unhandled.len(), 1, "{unhandled:?}");
+    assert_eq!(unhandled[std::any::type_name::<Invalid>()], 2);
+    let alarms = recorder.named(cohort::telemetry::CATCH_UNHANDLED);
+    assert_eq!(alarms.len(), 1);
+    assert_eq!(alarms[0].level, tracing::Level::WARN);
+    assert_eq!(alarms[0].get("group.name"), "checkout");
+    assert_eq!(alarms[0].get("error.count"), "2");
+    // The leaves were logged once, when the group raised; the alarm adds none.
+    assert_eq!(recorder.leaves().len(), 3);
+
+    // A chain that handles everything, or re-raises on purpose, is no alarm.
+    let tree = cohort::ErrorGroup::new(
+        "checkout",
+        vec![cohort::Failure::error("card", Some(0), Refused("x".into()))],
+    )
+    .unwrap();
+    tree.catch::<Refused>(|_| {}).rest().unwrap();
+    let tree = cohort::ErrorGroup::new(
+        "checkout",
+        vec![cohort::Failure::error("card", Some(0), Refused("y".into()))],
+    )
+    .unwrap();
+    let raised = tree
+        .try_catch::<Refused>(|g| Err(g.into()))
+        .rest()
+        .unwrap_err();
+    assert_eq!(raised.leaves().len(), 1);
+    assert_eq!(recorder.named(cohort::telemetry::CATCH_UNHANDLED).len(), 1);
+    assert_eq!(
+        handle.metrics().group("checkout").unwrap().unhandled.len(),
+        1
+    );
+}
