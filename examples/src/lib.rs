@@ -24,13 +24,23 @@ pub fn connection_error(msg: impl Into<String>) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::ConnectionRefused, msg.into())
 }
 
+/// The events every program prints whatever `RUST_LOG` says: each leaf of
+/// every error tree, and the diagnostics of the guide's failure modes.
+pub const ALARMS: &[&str] = &[
+    cohort_layer::LEAF,
+    cohort_layer::TASK_LEAKED,
+    cohort_layer::LEAK_DETECTION_OFF,
+    cohort::telemetry::CHILD_UNRESPONSIVE,
+    cohort::telemetry::CATCH_UNHANDLED,
+];
+
 /// Sets up telemetry with cohort-otlp: fmt output filtered by `RUST_LOG`,
 /// the cohort layer (every leaf of every error tree once, as an `exception`
 /// event; leaked tasks; group metrics), and, when `OTEL_EXPORTER_OTLP_ENDPOINT`
 /// is set, traces, metrics and logs over OTLP.
 ///
 /// The default console filter shows the programs' own lines, the leaf
-/// records and cohort-otlp's warnings (a `cohort=` directive also matches the
+/// records and alarms of [`ALARMS`], and cohort-otlp's warnings (a `cohort=` directive also matches the
 /// `cohort_examples` and `cohort_otlp` targets, hence the last two
 /// directives); `RUST_LOG=info` adds cohort's other events.
 /// What is exported is filtered by `RUST_LOG` alone (default `info`).
@@ -43,8 +53,8 @@ pub fn init_logging() -> cohort_otlp::Telemetry {
     let console = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new("info,cohort=off,cohort_examples=info,cohort_otlp=info")
     });
-    let leaves = filter_fn(|meta| meta.name() == cohort_layer::LEAF);
-    match cohort_otlp::builder().fmt_filter(console.or(leaves)).init() {
+    let alarms = filter_fn(|meta| ALARMS.contains(&meta.name()));
+    match cohort_otlp::builder().fmt_filter(console.or(alarms)).init() {
         Ok(telemetry) => telemetry,
         Err(error) => {
             eprintln!("telemetry: {error}");
@@ -65,6 +75,16 @@ pub fn finish_telemetry(telemetry: cohort_otlp::Telemetry) {
         .map(|(signal, d)| format!("{signal:?}: {} sent, {} lost", d.exported, d.lost()))
         .collect();
     println!("telemetry: {}", said.join(", "));
+}
+
+/// The process's peak resident set so far, in KiB (`VmHWM`), where the
+/// system says (Linux); `None` elsewhere.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
 /// The README's examples, compiled and run as doctests so they stay true

@@ -210,3 +210,166 @@ fn the_main_job_survives_a_collector_that_is_down() {
         "{said}"
     );
 }
+
+/// The lines of `out` that are the cohort layer's leaf records.
+fn leaf_lines(out: &str) -> Vec<&str> {
+    out.lines()
+        .filter(|l| l.contains(" cohort: exception exception.type="))
+        .collect()
+}
+
+#[test]
+fn failure_mode_only_the_first_error_noticed() {
+    let out = run(env!("CARGO_BIN_EXE_failure_first_error_only"), &[]);
+    assert!(out.contains("naive log mentions 1 of 3 failures"), "{out}");
+    let leaves = leaf_lines(&out);
+    assert_eq!(leaves.len(), 3, "one record per leaf: {out}");
+    for child in ["payments", "ledger", "address"] {
+        assert!(
+            leaves
+                .iter()
+                .any(|l| l.contains(&format!("child.name=\"{child}\""))),
+            "{child}: {out}"
+        );
+    }
+    assert!(out.contains("metric cohort.child.errors{error.type=\"std::io::error::Error\"} = 2"));
+    assert!(out.contains(
+        "metric cohort.child.errors{error.type=\"cohort_examples::ValidationError\"} = 1"
+    ));
+}
+
+#[test]
+fn failure_mode_a_handler_that_thought_it_was_exhaustive() {
+    let out = run(env!("CARGO_BIN_EXE_failure_unhandled_reraise"), &[]);
+    assert!(out.contains("handled: 1 connection failure(s)"), "{out}");
+    let alarms: Vec<_> = out
+        .lines()
+        .filter(|l| l.contains(" WARN cohort: failures no handler matched, handed back"))
+        .collect();
+    assert_eq!(alarms.len(), 1, "the alarm, once: {out}");
+    assert!(
+        alarms[0].contains("group.name=\"profile\" error.count=1"),
+        "{out}"
+    );
+    assert!(out.contains(
+        "outermost catch-all: escaped the handlers: group \"profile\" failed with 1 error"
+    ));
+    assert!(out.contains(
+        "metric cohort.errors.unhandled{error.type=\"cohort_examples::ValidationError\"} = 1"
+    ));
+    // With a handler per type nothing escapes and the counter stays.
+    assert!(
+        out.contains("fixed: escaped=false unhandled total still 1"),
+        "{out}"
+    );
+}
+
+#[test]
+fn failure_mode_a_plain_downcast_catches_nothing() {
+    let out = run(env!("CARGO_BIN_EXE_failure_plain_catch"), &[]);
+    assert!(
+        out.contains("plain downcast_ref::<io::Error>(): None, caught nothing"),
+        "{out}"
+    );
+    assert!(out.contains("catch::<io::Error>(): retrying after resolver timed out"));
+    assert!(
+        out.contains("fix: handled 1 leaf, nothing left: true"),
+        "{out}"
+    );
+}
+
+#[test]
+fn failure_mode_siblings_mutating_state_after_a_failure() {
+    let out = run(env!("CARGO_BIN_EXE_failure_siblings_mutate"), &[]);
+    assert!(
+        out.contains("gather-style: 5 rows written after the batch failed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("group: 0 rows written after the batch failed"),
+        "{out}"
+    );
+    assert!(out.contains(
+        "cohort.children.cancelled{group.name=\"import-group\",cancel.cause=\"collateral\"} = 5"
+    ));
+    assert!(out.contains(
+        "cohort.children.cancelled{group.name=\"import-gather\",cancel.cause=\"collateral\"} = 0"
+    ));
+}
+
+#[test]
+fn failure_mode_a_task_leaked_past_the_group() {
+    let out = run(env!("CARGO_BIN_EXE_failure_leaked_task"), &[]);
+    if cfg!(tokio_unstable) {
+        // The bare spawn's own line and column, read from the source.
+        let source = include_str!("../src/bin/failure_leaked_task.rs");
+        let (line, text) = source
+            .lines()
+            .enumerate()
+            .find(|(_, l)| l.contains("tokio::spawn(audit())"))
+            .expect("the bare spawn");
+        let column = text.find("tokio::spawn").unwrap() + 1;
+        let location = format!(
+            "code.location=\"examples/src/bin/failure_leaked_task.rs:{}:{column}\"",
+            line + 1
+        );
+        let warnings: Vec<_> = out
+            .lines()
+            .filter(|l| l.contains(" WARN cohort: task spawned in the group outlived it"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{out}");
+        assert!(warnings[0].contains("group.name=\"signup\""), "{out}");
+        assert!(warnings[0].contains(&location), "{out}");
+        assert!(out.contains(&format!("metric cohort.tasks.leaked{{{location}}} = 1")));
+        assert!(out.contains("fixed: 0 more leaked"), "{out}");
+    } else {
+        assert!(out.contains("leak detection is off"), "{out}");
+    }
+}
+
+#[test]
+fn failure_mode_a_child_swallowing_its_cancellation() {
+    let out = run(env!("CARGO_BIN_EXE_failure_swallowed_cancel"), &[]);
+    let alarms: Vec<_> = out
+        .lines()
+        .filter(|l| l.contains(" WARN cohort: child still running after cancellation"))
+        .collect();
+    assert_eq!(alarms.len(), 1, "{out}");
+    assert!(
+        alarms[0].contains("child.name=\"report\"") && alarms[0].contains("cancelled_for_s=0.2")
+    );
+    assert!(
+        out.contains("└── [1] report: cancelling 0.500s, UNRESPONSIVE"),
+        "{out}"
+    );
+    assert!(
+        out.contains("swallowed: the group ended after 2.010 s (the grace period)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("fixed: the group ended after 0.010 s"),
+        "{out}"
+    );
+}
+
+#[test]
+fn streaming_keeps_memory_flat_where_spawning_everything_does_not() {
+    let out = run(env!("CARGO_BIN_EXE_streaming"), &["20000"]);
+    let peak = |form: &str| -> u64 {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(form))
+            .unwrap_or_else(|| panic!("{form}: {out}"));
+        let grew = line.split("peak RSS +").nth(1).expect(line);
+        grew.trim_end_matches(" KiB").parse().expect(line)
+    };
+    let (stream, limit, tasks) = (
+        peak("spawn_stream"),
+        peak("limit(100)"),
+        peak("one task per item"),
+    );
+    // 20,000 items of 1 KiB each: spawning them all holds several MiB; the
+    // stream holds 100 at a time.
+    assert!(stream < 4_096, "{out}");
+    assert!(tasks > 4 * stream && limit > 4 * stream, "{out}");
+}
