@@ -57,6 +57,29 @@ fn aggregator_prints_its_error_trees_and_a_summary() {
     );
 }
 
+/// The output without the log lines' timestamps.
+fn untimed(out: &str) -> Vec<String> {
+    out.lines()
+        .map(|l| match l.split_once("Z ") {
+            Some((stamp, rest)) if stamp.starts_with("20") => rest.trim_start().to_owned(),
+            _ => l.to_owned(),
+        })
+        .collect()
+}
+
+#[test]
+fn aggregator_runs_of_one_seed_on_the_paused_clock_are_identical() {
+    let bin = env!("CARGO_BIN_EXE_aggregator");
+    let first = untimed(&run(bin, &["20", "7", "--paused"]));
+    let second = untimed(&run(bin, &["20", "7", "--paused"]));
+    assert_eq!(first, second, "the same seed, the same run");
+    // The seed decides the counts: these are seed 7's.
+    let summary = first.iter().find(|l| l.starts_with("summary:")).unwrap();
+    assert!(summary.starts_with("summary: requests=20 "), "{summary}");
+    let other = untimed(&run(bin, &["20", "8", "--paused"]));
+    assert_ne!(first, other, "another seed, another run");
+}
+
 #[test]
 fn pattern_programs_print_what_the_guide_shows() {
     let basic = run(env!("CARGO_BIN_EXE_basic_fan_out"), &[]);

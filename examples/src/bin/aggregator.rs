@@ -10,7 +10,16 @@
 //! the group's own limit queues calls that have not started and its deadline
 //! reports a timeout next to whatever else failed.
 //!
-//! Deterministic for a given seed: `aggregator [REQUESTS] [SEED]`.
+//! `aggregator [REQUESTS] [SEED] [--paused]`. A seed decides every call's
+//! fate and latency. With `--paused` the program runs on tokio's paused
+//! clock, where simulated latencies are exact: a seed then gives the same
+//! run, line for line, every time. On the real clock (the default, so that
+//! exported traces show true durations) no two calls of a group end within
+//! 2 ms of each other (see [`latency`]), so the same seed gives the same
+//! outcomes, counts and cancellations; only a stall of the runtime of 2 ms
+//! or more just as two calls end (a heavily loaded machine) can reorder them
+//! and change which siblings a failure cancels. The timestamps differ, of
+//! course.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -98,8 +107,30 @@ async fn stall<E>(service: &'static str) -> Result<String, E> {
     Ok(format!("{service}: late"))
 }
 
-fn latency(rng: &mut Rng) -> Duration {
-    Duration::from_millis(20 + rng.below(80))
+/// A call's latency: 20, 70 or 120 ms, plus its caller's own offset.
+///
+/// The offsets keep the moments two calls of one group end apart, so that
+/// no two end in the same millisecond on the real clock, where a tie could
+/// go either way. Within a request the top-level calls end at 0, 5 or 10 ms
+/// past a 50 ms step (users, billing, fraud), inventory at 15, 20 or 25 (the
+/// last of its warehouses), and shipping, which waits for a slot behind the
+/// first call to end, 27 ms after it: 2, 27, 32, 37, 42 or 47. Every pair is
+/// at least 2 ms apart.
+fn latency(rng: &mut Rng, offset_ms: u64) -> Duration {
+    Duration::from_millis(20 + 50 * rng.below(3) + offset_ms)
+}
+
+/// The offset of each service's calls; see [`latency`].
+fn offset(service: &str) -> u64 {
+    match service {
+        "users" => 0,
+        "billing" => 5,
+        "fraud" => 10,
+        "warehouse-eu" => 15,
+        "warehouse-us" => 20,
+        "warehouse-ap" => 25,
+        _ => 27, // shipping
+    }
 }
 
 /// The inventory service asks every warehouse: a nested group, whose failure
@@ -110,7 +141,7 @@ async fn inventory(mut rng: Rng) -> Result<String, ErrorGroup> {
         .build()
         .expect("a positive limit");
     for warehouse in WAREHOUSES {
-        let (fate, latency) = (fate(&mut rng), latency(&mut rng));
+        let (fate, latency) = (fate(&mut rng), latency(&mut rng, offset(warehouse)));
         if group
             .spawn(warehouse, fetch(warehouse, fate, latency))
             .is_err()
@@ -141,7 +172,7 @@ async fn handle_request(id: usize, mut rng: Rng, summary: &mut Summary) {
     let result = group
         .scope(|g| async move {
             for service in SERVICES {
-                let (fate, latency) = (fate(&mut rng), latency(&mut rng));
+                let (fate, latency) = (fate(&mut rng), latency(&mut rng, offset(service)));
                 match service {
                     "inventory" => g.spawn(service, inventory(Rng(rng.next() | 1)))?,
                     "fraud" => g.spawn(service, score(service, fate, latency))?,
@@ -202,18 +233,37 @@ async fn handle_request(id: usize, mut rng: Rng, summary: &mut Summary) {
     }
 }
 
-#[tokio::main]
-async fn main() {
-    let telemetry = init_logging();
-    let mut args = std::env::args().skip(1);
-    let requests: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(12);
-    let seed: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(7);
-
-    let mut rng = Rng(seed.max(1));
-    let mut summary = Summary::default();
-    for id in 0..requests {
-        handle_request(id, Rng(rng.next() | 1), &mut summary).await;
+fn main() {
+    let mut paused = false;
+    let mut numbers = Vec::new();
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--paused" => paused = true,
+            n => match n.parse::<u64>() {
+                Ok(n) => numbers.push(n),
+                Err(_) => {
+                    eprintln!("usage: aggregator [REQUESTS] [SEED] [--paused]");
+                    std::process::exit(2);
+                }
+            },
+        }
     }
+    let requests = numbers.first().map_or(12, |&n| n as usize);
+    let seed = numbers.get(1).copied().unwrap_or(7);
+    let telemetry = init_logging();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(paused)
+        .build()
+        .expect("a runtime");
+    let summary = runtime.block_on(async {
+        let mut rng = Rng(seed.max(1));
+        let mut summary = Summary::default();
+        for id in 0..requests {
+            handle_request(id, Rng(rng.next() | 1), &mut summary).await;
+        }
+        summary
+    });
 
     let rate = summary.failed_children as f64 / summary.children.max(1) as f64;
     println!(
