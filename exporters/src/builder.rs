@@ -23,6 +23,7 @@ use crate::filters;
 use crate::instruments::Instruments;
 use crate::logs::InSpanContext;
 use crate::providers::Providers;
+use crate::spans;
 use crate::telemetry::Telemetry;
 
 /// The layers [`Builder::layers`] builds, as one layer for a `Registry`.
@@ -216,7 +217,10 @@ impl Builder {
             });
         }
         if let Some(tracer) = &providers.tracer {
-            let exported = env_filter()?.and(filter_fn(|m| !filters::is_internal(m)));
+            // cohort's own events are written onto the spans by `SpanEvents`.
+            let exported = env_filter()?.and(filter_fn(|m| {
+                !filters::is_internal(m) && !spans::is_mapped(m)
+            }));
             layers.push(
                 tracing_opentelemetry::layer()
                     .with_tracer(tracer.tracer("cohort"))
@@ -226,6 +230,12 @@ impl Builder {
                     .with_tracked_inactivity(false)
                     .with_threads(false)
                     .with_filter(exported)
+                    .boxed(),
+            );
+            let mapped = env_filter()?.and(filter_fn(spans::is_mapped));
+            layers.push(
+                spans::SpanEvents::default()
+                    .with_filter(filter_fn(|m| m.is_span()).or(mapped))
                     .boxed(),
             );
         }

@@ -51,6 +51,7 @@ mod logs;
 #[cfg(feature = "prometheus")]
 mod prometheus;
 mod providers;
+mod spans;
 mod telemetry;
 
 pub use builder::{BoxedLayer, Builder};

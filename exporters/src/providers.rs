@@ -15,6 +15,7 @@ use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
 use crate::config::{Protocol, Settings, Signal};
 use crate::delivery::{Counted, Counters, Counting};
 use crate::error::InitError;
+use crate::spans::LastValue;
 
 /// The providers of traces, metrics and logs, each `None` when not exported.
 type Built = (
@@ -114,7 +115,7 @@ fn build(
             let exporter = exporter!(SpanExporter, target).map_err(failed(Signal::Traces))?;
             let counters = counters(Signal::Traces);
             let exporter = Counted {
-                inner: exporter,
+                inner: LastValue(exporter),
                 signal: Signal::Traces,
                 counters: counters.clone(),
             };

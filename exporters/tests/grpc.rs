@@ -78,12 +78,13 @@ fn a_fan_out_arrives_as_a_tree_with_its_leaves_as_exceptions_logs_and_metrics() 
         spans.iter().all(|s| !s.name.starts_with("runtime.")),
         "{spans:#?}"
     );
-    let checkout = by_name(&spans, "cohort.group", ("group.name", "checkout"));
-    let card = by_name(&spans, "cohort.child", ("child.name", "card"));
-    let pricing = by_name(&spans, "cohort.child", ("child.name", "pricing"));
-    let stock = by_name(&spans, "cohort.child", ("child.name", "stock"));
-    let inventory = by_name(&spans, "cohort.group", ("group.name", "inventory"));
-    let eu = by_name(&spans, "cohort.child", ("child.name", "eu"));
+    // Named in the service's own words: `group`, and `group/child`.
+    let checkout = by_name(&spans, "checkout", ("group.name", "checkout"));
+    let card = by_name(&spans, "checkout/card", ("child.name", "card"));
+    let pricing = by_name(&spans, "checkout/pricing", ("child.name", "pricing"));
+    let stock = by_name(&spans, "checkout/stock", ("child.name", "stock"));
+    let inventory = by_name(&spans, "inventory", ("group.name", "inventory"));
+    let eu = by_name(&spans, "inventory/eu", ("child.name", "eu"));
     let lookup = spans
         .iter()
         .find(|s| s.name == "price lookup")

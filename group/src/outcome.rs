@@ -98,6 +98,38 @@ impl CancelReason {
         }
     }
 
+    /// The `cancel.cause` this reason is reported under, on cancelled
+    /// children's spans and in the metrics: `collateral` (a sibling or the
+    /// body failed), `deadline`, `parent_cancelled`, `explicit`, `dropped`,
+    /// `first_success`; so a dashboard tells collateral damage from timeouts
+    /// and shutdowns.
+    pub const fn cause(self) -> &'static str {
+        match self {
+            Self::ChildFailed | Self::ChildPanicked | Self::BodyFailed => "collateral",
+            Self::Deadline => "deadline",
+            Self::ParentCancelled => "parent_cancelled",
+            Self::Explicit => "explicit",
+            Self::Dropped => "dropped",
+            Self::FirstSuccess => "first_success",
+        }
+    }
+
+    /// The reason recorded as `value` (its [`as_str`](Self::as_str)).
+    pub fn from_str_value(value: &str) -> Option<Self> {
+        [
+            Self::ChildFailed,
+            Self::ChildPanicked,
+            Self::BodyFailed,
+            Self::Explicit,
+            Self::Dropped,
+            Self::ParentCancelled,
+            Self::Deadline,
+            Self::FirstSuccess,
+        ]
+        .into_iter()
+        .find(|reason| reason.as_str() == value)
+    }
+
     /// Whether this cause also cancels the scope body, which is a member of
     /// the group like a child: every cause but a first success, which ends
     /// the race the body is waiting on, not its owner.

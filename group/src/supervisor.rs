@@ -45,7 +45,7 @@ use crate::spawn_error::SpawnErrorKind;
 use crate::telemetry::{
     DEADLINE_ERROR_TYPE, DEADLINE_NAME, NO_SUCCESS_ERROR_TYPE, NO_SUCCESS_NAME,
 };
-use crate::trace::{self, Counts};
+use crate::trace::{self, Counts, Trigger};
 
 pub(crate) struct Supervisor {
     pub(crate) name: Arc<str>,
@@ -67,6 +67,8 @@ pub(crate) struct Supervisor {
     /// as they settle, so that a success counts nothing but its going.
     failed: AtomicUsize,
     cancelled: AtomicUsize,
+    /// Of the cancelled, those that never ran.
+    unstarted: AtomicUsize,
     pub(crate) span: Span,
     pub(crate) config: Config,
     /// Cancels the children, for any reason.
@@ -98,6 +100,8 @@ struct State {
     concluded: bool,
     /// The child whose success ended a first-success race.
     winner: Option<usize>,
+    /// The child whose ending made the group cancel, if one did.
+    trigger: Option<Arc<str>>,
 }
 
 /// A child waiting for a slot under the concurrency limit.
@@ -155,6 +159,7 @@ impl Supervisor {
             admission: Admission::new(),
             failed: AtomicUsize::new(0),
             cancelled: AtomicUsize::new(0),
+            unstarted: AtomicUsize::new(0),
             span,
             config,
             token,
@@ -391,9 +396,15 @@ impl Supervisor {
             return self.fail_body(failure);
         };
         let name = failure.child_name().to_owned();
+        let error_type = failure.error_type();
         self.state().failures.push(failure);
         if let Some(reason) = self.config.policy.cancels_on(ChildOutcome::Error) {
-            self.cancel(reason, Some((&name, Some(index))));
+            let trigger = Trigger {
+                name: &name,
+                index: Some(index),
+                error_type: Some(error_type),
+            };
+            self.cancel(reason, Some(trigger));
         }
     }
 
@@ -446,6 +457,7 @@ impl Supervisor {
             ..
         } = settled;
         let limited = self.config.limit.is_some();
+        let error_type = failure.as_ref().map(Failure::error_type);
         let mut next = None;
         {
             let mut state = self.state();
@@ -461,11 +473,32 @@ impl Supervisor {
             }
         }
         if let Some(reason) = cancel {
-            self.cancel(reason, Some((trigger_name, Some(index))));
+            let trigger = Trigger {
+                name: trigger_name,
+                index: Some(index),
+                error_type,
+            };
+            self.cancel(reason, Some(trigger));
         }
         if let Some(next) = next {
             self.start_queued(next);
         }
+    }
+
+    /// Why a child is being cancelled now, for its span: the group's
+    /// cancellation's cause and trigger, or, if the group is not cancelling,
+    /// `explicit` (cancelled alone through its handle).
+    pub(crate) fn cancel_cause(&self) -> (&'static str, Option<Arc<str>>) {
+        let state = self.state();
+        match state.cancel {
+            Some(reason) => (reason.cause(), state.trigger.clone()),
+            None => (CancelReason::Explicit.cause(), None),
+        }
+    }
+
+    /// A child was cancelled before it ever ran.
+    pub(crate) fn never_started(&self) {
+        self.unstarted.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Child `index`'s future has been dropped: it leaves the unresponsive
@@ -480,19 +513,25 @@ impl Supervisor {
     /// Records a failure of the scope body, and cancels the group.
     pub(crate) fn fail_body(&self, failure: Failure) {
         let child = failure.child_name().to_owned();
+        let error_type = failure.error_type();
         {
             let mut state = self.state();
             state.body_failed = true;
             state.failures.push(failure);
         }
-        self.cancel(CancelReason::BodyFailed, Some((&child, None)));
+        let trigger = Trigger {
+            name: &child,
+            index: None,
+            error_type: Some(error_type),
+        };
+        self.cancel(CancelReason::BodyFailed, Some(trigger));
     }
 
     /// Cancels the children (and, for failures, deadlines and drops, the scope
     /// body), and drops the queued children unstarted. Only the first
     /// cancellation is reported; later ones change nothing but may still abort
     /// the body.
-    pub(crate) fn cancel(&self, reason: CancelReason, trigger: Option<(&str, Option<usize>)>) {
+    pub(crate) fn cancel(&self, reason: CancelReason, trigger: Option<Trigger<'_>>) {
         let (first, dropped) = {
             let mut state = self.state();
             let closed = self.admission.is_closed();
@@ -500,8 +539,9 @@ impl Supervisor {
             if first {
                 state.cancel = Some(reason);
                 if reason == CancelReason::FirstSuccess {
-                    state.winner = trigger.and_then(|(_, index)| index);
+                    state.winner = trigger.and_then(|t| t.index);
                 }
+                state.trigger = trigger.map(|t| Arc::from(t.name));
             }
             (first, std::mem::take(&mut state.queue))
         };
@@ -674,6 +714,7 @@ impl Supervisor {
                 succeeded: spawned.saturating_sub(failed + cancelled),
                 failed: failed + usize::from(state.body_failed),
                 cancelled,
+                unstarted: self.unstarted.load(Ordering::Relaxed),
             };
             let failures = std::mem::take(&mut state.failures);
             (

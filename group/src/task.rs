@@ -182,7 +182,12 @@ where
                 settle.phase = Phase::Running;
                 // The child starts: its span opens now, so a child queued
                 // under a limit costs no span until it runs.
-                crate::trace::child_span(&settle.sup.span, &settle.name, settle.index)
+                crate::trace::child_span(
+                    &settle.sup.span,
+                    &settle.sup.name,
+                    &settle.name,
+                    settle.index,
+                )
             }
             Phase::Running | Phase::Grace => settle.take_span(),
         };
@@ -463,6 +468,14 @@ impl<T> Settle<T> {
         };
         if let Some(failure) = &failure {
             crate::trace::child_failed(&span, failure);
+        }
+        if outcome == ChildOutcome::Cancelled {
+            if self.phase == Phase::Fresh {
+                self.sup.never_started();
+            } else if !span.is_disabled() {
+                let (cause, trigger) = self.sup.cancel_cause();
+                crate::trace::child_cancelled(&span, cause, trigger.as_deref());
+            }
         }
         crate::trace::child_closed(&span, outcome, failure.as_ref().map(Failure::error_type));
 

@@ -60,6 +60,8 @@ pub const GROUP_FIELDS: &[&str] = &[
     GROUP_SUCCEEDED,
     GROUP_FAILED,
     GROUP_CANCELLED,
+    GROUP_UNSTARTED,
+    OTEL_NAME,
     OTEL_STATUS_CODE,
 ];
 
@@ -77,8 +79,26 @@ pub const CHILD_FIELDS: &[&str] = &[
     CHILD_INDEX,
     CHILD_OUTCOME,
     ERROR_TYPE,
+    CANCEL_CAUSE,
+    CANCEL_TRIGGER,
+    OTEL_NAME,
     OTEL_STATUS_CODE,
 ];
+
+/// Field of a cancelled child's span: why it was cancelled, the
+/// `cancel.cause` of the metrics ([`CancelReason::cause`](crate::CancelReason::cause)).
+pub const CANCEL_CAUSE: &str = "cancel.cause";
+/// Field of a cancelled child's span: the child whose failure (or success,
+/// in a first-success race) cancelled it, where there is one.
+pub const CANCEL_TRIGGER: &str = "cancel.trigger.child.name";
+/// Field of the group span: children cancelled before they ever ran (queued
+/// under the limit, or cancelled alone first), which have no span of their own.
+pub const GROUP_UNSTARTED: &str = "group.unstarted";
+/// Span field: the span's name as OpenTelemetry exports it: the group's
+/// name for a group, `group/child` for a child.
+pub const OTEL_NAME: &str = "otel.name";
+/// Event field of `cohort.group.cancel_requested`: the trigger's `error.type`.
+pub const TRIGGER_ERROR_TYPE: &str = "trigger.error.type";
 
 /// Event field: the failure's message.
 pub const EXCEPTION_MESSAGE: &str = "exception.message";

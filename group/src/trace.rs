@@ -19,6 +19,8 @@ pub(crate) struct Counts {
     pub succeeded: usize,
     pub failed: usize,
     pub cancelled: usize,
+    /// Of the cancelled, those that never ran.
+    pub unstarted: usize,
 }
 
 pub(crate) fn group_span(
@@ -40,10 +42,12 @@ pub(crate) fn group_span(
         group.succeeded = field::Empty,
         group.failed = field::Empty,
         group.cancelled = field::Empty,
+        group.unstarted = field::Empty,
+        otel.name = name,
         otel.status_code = field::Empty,
     );
     if let Some(limit) = limit {
-        span.record("group.limit", limit);
+        span.record("group.limit", int(limit));
     }
     if let Some(timeout) = timeout {
         span.record("group.timeout_s", timeout.as_secs_f64());
@@ -54,21 +58,42 @@ pub(crate) fn group_span(
 /// Records how many children wait in the limit's queue, for a live view.
 pub(crate) fn queued(span: &Span, queued: usize) {
     if !span.is_disabled() {
-        span.record("group.queued", queued);
+        span.record("group.queued", int(queued));
     }
 }
 
-pub(crate) fn child_span(group: &Span, name: &str, index: usize) -> Span {
+/// A count or an index as a signed integer: OpenTelemetry has no unsigned
+/// one, and tracing-opentelemetry exports a `u64` as a string.
+pub(crate) fn int(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A child's span, named `group/child` for OpenTelemetry.
+pub(crate) fn child_span(group: &Span, group_name: &str, name: &str, index: usize) -> Span {
     tracing::info_span!(
         target: "cohort",
         parent: group,
         "cohort.child",
         child.name = name,
-        child.index = index,
+        child.index = int(index),
         child.outcome = field::Empty,
         error.type = field::Empty,
+        cancel.cause = field::Empty,
+        cancel.trigger.child.name = field::Empty,
+        otel.name = format_args!("{group_name}/{name}"),
         otel.status_code = field::Empty,
     )
+}
+
+/// Why a child was cancelled, recorded before its outcome.
+pub(crate) fn child_cancelled(span: &Span, cause: &str, trigger: Option<&str>) {
+    if span.is_disabled() {
+        return;
+    }
+    span.record("cancel.cause", cause);
+    if let Some(trigger) = trigger {
+        span.record("cancel.trigger.child.name", trigger);
+    }
 }
 
 pub(crate) fn child_failed(span: &Span, failure: &Failure) {
@@ -82,7 +107,7 @@ fn child_failed_event(span: &Span, failure: &Failure) {
         parent: span,
         Level::WARN,
         child.name = failure.child_name(),
-        child.index = failure.child_index(),
+        child.index = failure.child_index().map(int),
         error.type = failure.error_type(),
         exception.message = %failure.message(),
         error = failure.as_error(),
@@ -104,11 +129,20 @@ pub(crate) fn child_closed(span: &Span, outcome: ChildOutcome, error_type: Optio
     span.record("child.outcome", outcome.as_str());
 }
 
+/// The child whose ending made a group cancel: its name, index and, if it
+/// failed, its `error.type`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Trigger<'a> {
+    pub name: &'a str,
+    pub index: Option<usize>,
+    pub error_type: Option<&'static str>,
+}
+
 pub(crate) fn cancel_requested(
     span: &Span,
     group: &str,
     reason: CancelReason,
-    trigger: Option<(&str, Option<usize>)>,
+    trigger: Option<Trigger<'_>>,
 ) {
     tracing::event!(
         name: "cohort.group.cancel_requested",
@@ -117,8 +151,10 @@ pub(crate) fn cancel_requested(
         Level::INFO,
         group.name = group,
         reason = reason.as_str(),
-        trigger.child.name = trigger.map(|(name, _)| name),
-        trigger.child.index = trigger.and_then(|(_, index)| index),
+        cancel.cause = reason.cause(),
+        trigger.child.name = trigger.map(|t| t.name),
+        trigger.child.index = trigger.and_then(|t| t.index).map(int),
+        trigger.error.type = trigger.and_then(|t| t.error_type),
         "group cancel requested",
     );
 }
@@ -137,7 +173,7 @@ pub(crate) fn child_unresponsive(
         Level::WARN,
         group.name = group,
         child.name = child,
-        child.index = index,
+        child.index = int(index),
         cancelled_for_s = after.as_secs_f64(),
         "child still running after cancellation",
     );
@@ -146,10 +182,13 @@ pub(crate) fn child_unresponsive(
 /// Records the run's end. `group.outcome` goes last: a layer takes it as the
 /// signal that the counts are in and the group is done.
 pub(crate) fn group_closed(span: &Span, outcome: GroupOutcome, counts: Counts) {
-    span.record("group.spawned", counts.spawned);
-    span.record("group.succeeded", counts.succeeded);
-    span.record("group.failed", counts.failed);
-    span.record("group.cancelled", counts.cancelled);
+    span.record("group.spawned", int(counts.spawned));
+    span.record("group.succeeded", int(counts.succeeded));
+    span.record("group.failed", int(counts.failed));
+    span.record("group.cancelled", int(counts.cancelled));
+    if counts.unstarted > 0 {
+        span.record("group.unstarted", int(counts.unstarted));
+    }
     if outcome != GroupOutcome::Ok {
         span.record("otel.status_code", "ERROR");
     }
@@ -167,7 +206,7 @@ fn group_raised_event(span: &Span, group: &ErrorGroup) {
         parent: span,
         Level::ERROR,
         group.name = group.name(),
-        error.count = group.leaves().len(),
+        error.count = int(group.leaves().len()),
         error = group as &(dyn std::error::Error + 'static),
         "group raised",
     );
@@ -185,7 +224,7 @@ mod tests {
     fn the_spans_fields_are_the_named_ones() {
         tracing::subscriber::with_default(tracing_subscriber::registry(), || {
             let group = super::group_span("g", "fail_fast", None, None);
-            let child = super::child_span(&group, "c", 0);
+            let child = super::child_span(&group, "g", "c", 0);
             let names = |span: &Span| -> Vec<&str> {
                 let meta = span.metadata().expect("a subscriber records it");
                 meta.fields().iter().map(|f| f.name()).collect()

@@ -120,6 +120,11 @@ pub(crate) fn register_callsites() {
     }
 }
 
+/// A count or an id as a signed integer, for OpenTelemetry.
+fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// Sends one event to `dispatch`, its values in the order of the callsite's
 /// fields (`None`: the field is absent).
 fn send<const N: usize>(
@@ -184,8 +189,11 @@ impl Emitter {
                     _ => &LEAF_INFO,
                 };
                 let fingerprint = format!("{:016x}", r.fingerprint);
-                let depth = r.depth as u64;
-                let index = r.child_index.map(|i| i as u64);
+                // Signed: OpenTelemetry has no unsigned integer, and
+                // tracing-opentelemetry exports a `u64` as a string.
+                let [id, parent_id, root_id] = [r.id, r.parent_id, r.root_id].map(int);
+                let depth = int(r.depth as u64);
+                let index = r.child_index.map(|i| int(i as u64));
                 send(
                     dispatch,
                     meta,
@@ -196,9 +204,9 @@ impl Emitter {
                         Some(&format_args!("exception") as &dyn Value),
                         Some(&r.exception_type),
                         Some(&r.message.as_str()),
-                        Some(&r.id),
-                        Some(&r.parent_id),
-                        Some(&r.root_id),
+                        Some(&id),
+                        Some(&parent_id),
+                        Some(&root_id),
                         Some(&fingerprint.as_str()),
                         Some(&r.path.as_str()),
                         Some(&depth),
@@ -219,6 +227,7 @@ impl Emitter {
         }
         self.run(|dispatch| {
             for stray in strays {
+                let task_id = int(stray.task_id);
                 send(
                     dispatch,
                     &LEAKED,
@@ -226,7 +235,7 @@ impl Emitter {
                     [
                         Some(&format_args!("task spawned in the group outlived it") as &dyn Value),
                         Some(&group),
-                        Some(&stray.task_id),
+                        Some(&task_id),
                         Some(&stray.task_name.as_str()),
                         Some(&stray.location.as_str()),
                     ],
@@ -258,7 +267,7 @@ impl Emitter {
     /// Says that `group`, the first name beyond the limit, and every later
     /// one are aggregated together.
     pub fn metrics_overflow(&self, group: &str, limit: usize) {
-        let limit = limit as u64;
+        let limit = int(limit as u64);
         self.run(|dispatch| {
             send(
                 dispatch,

@@ -116,6 +116,12 @@ impl Visit for EventFields {
         }
     }
 
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if let Ok(value) = u64::try_from(value) {
+            self.record_u64(field, value);
+        }
+    }
+
     fn record_debug(&mut self, _: &Field, _: &dyn fmt::Debug) {}
 }
 

@@ -37,20 +37,19 @@ impl CancelCause {
     /// `None` (children cancelled one by one, no group-wide reason) is
     /// [`Explicit`](Self::Explicit).
     pub fn from_reason(reason: Option<&str>) -> Self {
-        use cohort::CancelReason as R;
-        let causes = [
-            (R::ChildFailed, Self::Collateral),
-            (R::ChildPanicked, Self::Collateral),
-            (R::BodyFailed, Self::Collateral),
-            (R::Deadline, Self::Deadline),
-            (R::ParentCancelled, Self::ParentCancelled),
-            (R::Dropped, Self::Dropped),
-            (R::FirstSuccess, Self::FirstSuccess),
-        ];
-        causes
-            .into_iter()
-            .find(|(known, _)| Some(known.as_str()) == reason)
-            .map_or(Self::Explicit, |(_, cause)| cause)
+        let cause = reason
+            .and_then(cohort::CancelReason::from_str_value)
+            .map_or("explicit", cohort::CancelReason::cause);
+        [
+            Self::Collateral,
+            Self::Deadline,
+            Self::ParentCancelled,
+            Self::Dropped,
+            Self::FirstSuccess,
+        ]
+        .into_iter()
+        .find(|known| known.as_str() == cause)
+        .unwrap_or(Self::Explicit)
     }
 
     /// The attribute value.
