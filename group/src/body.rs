@@ -53,7 +53,8 @@ pin_project_lite::pin_project! {
 
 impl<F: Future> Body<F> {
     pub(crate) fn new(sup: &Arc<Supervisor>, fut: F) -> Self {
-        let fut = crate::context::scope(sup.clone(), fut).instrument(sup.span.clone());
+        let fut =
+            crate::context::scope(sup.clone(), fut).instrument(sup.with_span(tracing::Span::clone));
         Self {
             fut: AssertUnwindSafe(fut).catch_unwind(),
             abort: sup.abort.clone().cancelled_owned(),
@@ -106,6 +107,6 @@ pub(crate) fn returned(sup: &Supervisor, error: BoxError, type_name: &'static st
         },
         Err(error) => Failure::from_boxed(BODY_NAME.into(), None, type_name, error),
     };
-    crate::trace::child_failed(&sup.span, &failure);
+    crate::trace::child_failed(sup.span_id(), &failure);
     sup.fail_body(failure);
 }

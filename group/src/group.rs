@@ -313,7 +313,7 @@ impl Group {
             BodyEnd::Panicked(payload) => {
                 let message = crate::panic::message(&*payload);
                 let failure = Failure::panic(BODY_NAME, None, message);
-                crate::trace::child_failed(&sup.span, &failure);
+                crate::trace::child_failed(sup.span_id(), &failure);
                 sup.fail_body(failure);
                 (None, Some(payload))
             }

@@ -69,7 +69,14 @@ pub(crate) struct Supervisor {
     cancelled: AtomicUsize,
     /// Of the cancelled, those that never ran.
     unstarted: AtomicUsize,
-    pub(crate) span: Span,
+    /// The group's span, given up when the run is concluded, so that it
+    /// closes then and not when the last reference to the supervisor goes
+    /// (a child's membership on another worker thread may outlive the run
+    /// by a moment, and a span closed after the exporters shut down is lost).
+    span: Mutex<Span>,
+    /// Its id: the parent of the children's spans and of the group's events,
+    /// read without the lock.
+    span_id: Option<tracing::Id>,
     pub(crate) config: Config,
     /// Cancels the children, for any reason.
     pub(crate) token: CancellationToken,
@@ -160,7 +167,8 @@ impl Supervisor {
             failed: AtomicUsize::new(0),
             cancelled: AtomicUsize::new(0),
             unstarted: AtomicUsize::new(0),
-            span,
+            span_id: span.id(),
+            span: Mutex::new(span),
             config,
             token,
             abort: CancellationToken::new(),
@@ -175,6 +183,16 @@ impl Supervisor {
             .iter()
             .chain(&self.owner)
             .any(CancellationToken::is_cancelled)
+    }
+
+    /// The id of the group's span, while its run lasts.
+    pub(crate) fn span_id(&self) -> Option<tracing::Id> {
+        self.span_id.clone()
+    }
+
+    /// Runs `f` with the group's span (disabled once the run is over).
+    pub(crate) fn with_span<R>(&self, f: impl FnOnce(&Span) -> R) -> R {
+        f(&self.span.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -301,7 +319,7 @@ impl Supervisor {
                 });
                 let queued = state.queue.len();
                 drop(state);
-                trace::queued(&self.span, queued);
+                self.with_span(|span| trace::queued(span, queued));
                 return Ok(());
             }
             state.running += 1;
@@ -330,7 +348,7 @@ impl Supervisor {
     /// runtime refuses has nobody to tell but the child's handle, which then
     /// reads it as cancelled.
     fn start_queued(&self, next: Queued) {
-        trace::queued(&self.span, next.left);
+        self.with_span(|span| trace::queued(span, next.left));
         let _ = next.child.start(self, &next.runtime);
     }
 
@@ -547,7 +565,7 @@ impl Supervisor {
         };
         if first {
             self.cancelling.store(true, Ordering::Release);
-            trace::cancel_requested(&self.span, &self.name, reason, trigger);
+            trace::cancel_requested(self.span_id(), &self.name, reason, trigger);
             self.token.cancel();
         }
         if reason.aborts_body() {
@@ -557,7 +575,7 @@ impl Supervisor {
         // takes the lock: drop them outside it.
         if !dropped.is_empty() {
             dropped.into_iter().for_each(drop_isolated);
-            trace::queued(&self.span, 0);
+            self.with_span(|span| trace::queued(span, 0));
         }
     }
 
@@ -600,7 +618,7 @@ impl Supervisor {
                     .map(|(i, n)| (*i, n.clone()))
                     .collect();
                 for (index, child) in live {
-                    trace::child_unresponsive(&self.span, &self.name, &child, index, after);
+                    trace::child_unresponsive(self.span_id(), &self.name, &child, index, after);
                 }
             }
             std::future::pending::<()>().await;
@@ -727,7 +745,12 @@ impl Supervisor {
             )
         };
         if parent_cancelled {
-            trace::cancel_requested(&self.span, &self.name, CancelReason::ParentCancelled, None);
+            trace::cancel_requested(
+                self.span_id(),
+                &self.name,
+                CancelReason::ParentCancelled,
+                None,
+            );
         }
         if self.config.policy == Policy::FirstSuccess
             && counts.succeeded == 0
@@ -759,13 +782,18 @@ impl Supervisor {
         failures.sort_by_key(|f| f.child_index().unwrap_or(usize::MAX));
         let result = match ErrorGroup::new(self.name.clone(), failures).filter(|_| raises) {
             Some(group) => {
-                trace::group_raised(&self.span, &group);
+                trace::group_raised(self.span_id(), &group);
                 Err(group)
             }
             None => Ok(()),
         };
         // After the raise: a layer reads the outcome as "this group is done".
-        trace::group_closed(&self.span, outcome, counts);
+        {
+            // The run is over: its span closes now, with its outcome.
+            let mut span = self.span.lock().unwrap_or_else(PoisonError::into_inner);
+            trace::group_closed(&span, outcome, counts);
+            drop(std::mem::replace(&mut *span, Span::none()));
+        }
         // The token ends cancelled, whatever ended the run, so that helpers
         // watching it stop, as Go's errgroup cancels its context when `Wait`
         // returns.

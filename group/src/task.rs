@@ -183,7 +183,7 @@ where
                 // The child starts: its span opens now, so a child queued
                 // under a limit costs no span until it runs.
                 crate::trace::child_span(
-                    &settle.sup.span,
+                    settle.sup.span_id(),
                     &settle.sup.name,
                     &settle.name,
                     settle.index,
@@ -467,7 +467,7 @@ impl<T> Settle<T> {
             }
         };
         if let Some(failure) = &failure {
-            crate::trace::child_failed(&span, failure);
+            crate::trace::child_failed(span.id(), failure);
         }
         if outcome == ChildOutcome::Cancelled {
             if self.phase == Phase::Fresh {

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use tracing::{Level, Span, field};
+use tracing::{Id, Level, Span, field};
 
 use crate::error_group::{ErrorGroup, Failure};
 use crate::outcome::{CancelReason, ChildOutcome, GroupOutcome};
@@ -69,7 +69,7 @@ pub(crate) fn int(n: usize) -> i64 {
 }
 
 /// A child's span, named `group/child` for OpenTelemetry.
-pub(crate) fn child_span(group: &Span, group_name: &str, name: &str, index: usize) -> Span {
+pub(crate) fn child_span(group: Option<Id>, group_name: &str, name: &str, index: usize) -> Span {
     tracing::info_span!(
         target: "cohort",
         parent: group,
@@ -96,11 +96,13 @@ pub(crate) fn child_cancelled(span: &Span, cause: &str, trigger: Option<&str>) {
     }
 }
 
-pub(crate) fn child_failed(span: &Span, failure: &Failure) {
+/// A failure, as an event of `span`: the child's, or the group's for the
+/// scope body.
+pub(crate) fn child_failed(span: Option<Id>, failure: &Failure) {
     guarded(|| child_failed_event(span, failure));
 }
 
-fn child_failed_event(span: &Span, failure: &Failure) {
+fn child_failed_event(span: Option<Id>, failure: &Failure) {
     tracing::event!(
         name: "cohort.child.failed",
         target: "cohort",
@@ -139,7 +141,7 @@ pub(crate) struct Trigger<'a> {
 }
 
 pub(crate) fn cancel_requested(
-    span: &Span,
+    span: Option<Id>,
     group: &str,
     reason: CancelReason,
     trigger: Option<Trigger<'_>>,
@@ -160,7 +162,7 @@ pub(crate) fn cancel_requested(
 }
 
 pub(crate) fn child_unresponsive(
-    span: &Span,
+    span: Option<Id>,
     group: &str,
     child: &str,
     index: usize,
@@ -195,11 +197,11 @@ pub(crate) fn group_closed(span: &Span, outcome: GroupOutcome, counts: Counts) {
     span.record("group.outcome", outcome.as_str());
 }
 
-pub(crate) fn group_raised(span: &Span, group: &ErrorGroup) {
+pub(crate) fn group_raised(span: Option<Id>, group: &ErrorGroup) {
     guarded(|| group_raised_event(span, group));
 }
 
-fn group_raised_event(span: &Span, group: &ErrorGroup) {
+fn group_raised_event(span: Option<Id>, group: &ErrorGroup) {
     tracing::event!(
         name: "cohort.group.raised",
         target: "cohort",
@@ -224,7 +226,7 @@ mod tests {
     fn the_spans_fields_are_the_named_ones() {
         tracing::subscriber::with_default(tracing_subscriber::registry(), || {
             let group = super::group_span("g", "fail_fast", None, None);
-            let child = super::child_span(&group, "g", "c", 0);
+            let child = super::child_span(group.id(), "g", "c", 0);
             let names = |span: &Span| -> Vec<&str> {
                 let meta = span.metadata().expect("a subscriber records it");
                 meta.fields().iter().map(|f| f.name()).collect()
