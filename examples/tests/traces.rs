@@ -67,3 +67,51 @@ fn every_trace_of_twenty_runs_arrives_complete() {
 fn names(spans: &[&opentelemetry_proto::tonic::trace::v1::Span]) -> Vec<String> {
     spans.iter().map(|s| s.name.clone()).collect()
 }
+
+/// The downstream service's spans continue the trace of the child that
+/// called it: same trace, parented by that child's span.
+#[test]
+fn a_call_to_another_service_continues_the_childs_trace() {
+    let (endpoint, requests) = receiver();
+    let out = Command::new(env!("CARGO_BIN_EXE_cross_service"))
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("the example runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("outlived it"), "no leaked task: {stdout}");
+    let spans = Received::collect(&requests, 8, Duration::from_secs(2)).spans;
+    let group = spans
+        .iter()
+        .find(|s| s.name == "storefront")
+        .expect("the group's span");
+    let handled: Vec<_> = spans.iter().filter(|s| s.name == "GET /stock").collect();
+    assert_eq!(
+        handled.len(),
+        3,
+        "{:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+    for span in handled {
+        assert_eq!(
+            span.trace_id, group.trace_id,
+            "one trace across both services"
+        );
+        let caller = spans
+            .iter()
+            .find(|s| s.span_id == span.parent_span_id)
+            .expect("the calling span arrived");
+        assert!(
+            caller.name.starts_with("storefront/stock-"),
+            "{}",
+            caller.name
+        );
+        assert_eq!(caller.parent_span_id, group.span_id);
+    }
+}

@@ -199,6 +199,7 @@ impl Builder {
 
         // Every setting is checked before anything starts.
         env_filter()?;
+        crate::propagation::install();
         let providers = Providers::build(
             &settings,
             #[cfg(feature = "prometheus")]

@@ -29,6 +29,12 @@
 //! A malformed endpoint, an unknown protocol or a bad value is an
 //! [`InitError`] naming the variable, never a panic.
 //!
+//! # Across services
+//!
+//! The W3C trace-context and baggage propagator is installed too;
+//! [`propagation`] carries a child's trace into the requests it makes and
+//! continues a caller's trace in a service that handles one.
+//!
 //! # Never hurting the service
 //!
 //! Exports run on the SDK's own threads, with bounded queues, over
@@ -50,6 +56,7 @@ mod instruments;
 mod logs;
 #[cfg(feature = "prometheus")]
 mod prometheus;
+pub mod propagation;
 mod providers;
 mod spans;
 mod telemetry;
