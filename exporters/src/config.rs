@@ -65,6 +65,15 @@ impl Signal {
     /// All three, in the order they are built.
     pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
 
+    /// The signal in prose: `traces`, `metrics`, `logs`.
+    pub(crate) fn noun(self) -> &'static str {
+        match self {
+            Self::Traces => "traces",
+            Self::Metrics => "metrics",
+            Self::Logs => "logs",
+        }
+    }
+
     fn var(self) -> &'static str {
         match self {
             Self::Traces => "TRACES",

@@ -34,6 +34,8 @@ pub(crate) struct Counters {
     failed: AtomicU64,
     /// Shared by the signals of one setup: the first failure of any is said.
     warned: Arc<AtomicBool>,
+    /// This signal's own: the back end said it takes none of it.
+    refused: AtomicBool,
 }
 
 /// One signal's delivery so far.
@@ -71,6 +73,11 @@ impl Counters {
         }
     }
 
+    /// Whether the back end said it takes none of this signal.
+    pub fn refused(&self) -> bool {
+        self.refused.load(Ordering::Relaxed)
+    }
+
     pub fn snapshot(&self) -> Delivery {
         Delivery {
             queued: self.queued.load(Ordering::Relaxed),
@@ -86,6 +93,24 @@ impl Counters {
             }
             Err(error) => {
                 self.failed.fetch_add(items, Ordering::Relaxed);
+                let error = error.to_string();
+                if takes_none(&error) {
+                    // Said for each signal a traces-only back end (Jaeger)
+                    // refuses, plainly, instead of as a failure.
+                    if !self.refused.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            target: "cohort_otlp",
+                            signal = ?signal,
+                            %error,
+                            "the OTLP endpoint takes no {}: it is a traces-only back end \
+                             (such as Jaeger); to export traces alone, set \
+                             OTEL_EXPORTER_OTLP_TRACES_ENDPOINT instead of \
+                             OTEL_EXPORTER_OTLP_ENDPOINT",
+                            signal.noun(),
+                        );
+                    }
+                    return;
+                }
                 if !self.warned.swap(true, Ordering::Relaxed) {
                     // Once for all signals: a collector that is down must not
                     // flood the log.
@@ -168,6 +193,13 @@ impl<E: PushMetricExporter> PushMetricExporter for Counted<E> {
     fn temporality(&self) -> Temporality {
         self.inner.temporality()
     }
+}
+
+/// Whether an export failed because the back end does not take the signal
+/// at all: gRPC's `Unimplemented` (no such service), HTTP's 404 (no such
+/// path).
+fn takes_none(error: &str) -> bool {
+    error.contains("Unimplemented") || error.contains("unimplemented") || error.contains("404")
 }
 
 /// A processor that counts what it is handed.

@@ -118,7 +118,9 @@ impl Telemetry {
             .map(|(signal, counters)| (*signal, counters.snapshot()))
             .collect();
         for (signal, d) in &delivery {
-            if d.lost() > 0 {
+            // A signal the back end refuses outright was said so already.
+            let refused = p.counters.get(signal).is_some_and(|c| c.refused());
+            if d.lost() > 0 && !refused {
                 tracing::warn!(
                     target: "cohort_otlp",
                     signal = ?signal,

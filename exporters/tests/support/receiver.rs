@@ -31,6 +31,24 @@ pub fn receiver() -> (String, mpsc::Receiver<Request>) {
 
 /// [`receiver`], answering every request with `status` (e.g. a 503).
 pub fn receiver_answering(status: &'static str) -> (String, mpsc::Receiver<Request>) {
+    receiver_by_path(move |_| status)
+}
+
+/// A traces-only back end, as Jaeger is: 200 for traces, 404 for the rest.
+pub fn traces_only_receiver() -> (String, mpsc::Receiver<Request>) {
+    receiver_by_path(|path| {
+        if path == "/v1/traces" {
+            "200 OK"
+        } else {
+            "404 Not Found"
+        }
+    })
+}
+
+/// [`receiver`], answering each request with `status(path)`.
+pub fn receiver_by_path(
+    status: impl Fn(&str) -> &'static str + Send + Sync + Copy + 'static,
+) -> (String, mpsc::Receiver<Request>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = mpsc::channel();
@@ -45,7 +63,11 @@ pub fn receiver_answering(status: &'static str) -> (String, mpsc::Receiver<Reque
 }
 
 /// Reads keep-alive requests off one connection.
-fn serve(stream: std::net::TcpStream, tx: mpsc::Sender<Request>, status: &str) {
+fn serve(
+    stream: std::net::TcpStream,
+    tx: mpsc::Sender<Request>,
+    status: impl Fn(&str) -> &'static str,
+) {
     let mut writer = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
     loop {
@@ -84,6 +106,7 @@ fn serve(stream: std::net::TcpStream, tx: mpsc::Sender<Request>, status: &str) {
                 .unwrap();
             body = plain;
         }
+        let status = status(&path);
         // Dropping the receiving side leaves an endpoint that only answers.
         let _ = tx.send(Request { path, body });
         let answer = format!(
