@@ -10,13 +10,12 @@ use std::time::Duration;
 
 use receiver::{Received, receiver};
 
-/// Runs the aggregator exporting over HTTP to `endpoint`.
-fn aggregator(endpoint: &str, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_aggregator"))
+/// Runs the example `bin` exporting over HTTP to `endpoint`; its stdout.
+fn exporting(bin: &str, endpoint: &str, args: &[&str]) -> String {
+    let out = Command::new(bin)
         .args(args)
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-        .env("OTEL_SERVICE_NAME", "aggregator")
         .env("RUST_LOG", "info")
         .output()
         .expect("the example runs");
@@ -25,6 +24,7 @@ fn aggregator(endpoint: &str, args: &[&str]) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -33,7 +33,7 @@ fn every_trace_of_twenty_runs_arrives_complete() {
     const RUNS: usize = 20;
     for run in 0..RUNS {
         let seed = (run + 1).to_string();
-        aggregator(&endpoint, &["3", &seed]);
+        exporting(env!("CARGO_BIN_EXE_aggregator"), &endpoint, &["3", &seed]);
     }
     let received = Received::collect(&requests, usize::MAX, Duration::from_secs(1));
     let mut by_trace: BTreeMap<Vec<u8>, Vec<_>> = BTreeMap::new();
@@ -73,18 +73,7 @@ fn names(spans: &[&opentelemetry_proto::tonic::trace::v1::Span]) -> Vec<String> 
 #[test]
 fn a_call_to_another_service_continues_the_childs_trace() {
     let (endpoint, requests) = receiver();
-    let out = Command::new(env!("CARGO_BIN_EXE_cross_service"))
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
-        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-        .env("RUST_LOG", "info")
-        .output()
-        .expect("the example runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = exporting(env!("CARGO_BIN_EXE_cross_service"), &endpoint, &[]);
     assert!(!stdout.contains("outlived it"), "no leaked task: {stdout}");
     let spans = Received::collect(&requests, 8, Duration::from_secs(2)).spans;
     let group = spans

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::receiver::{Received, receiver};
-use support::{env, run_checkout};
+use support::{checkout, complete, env, run_checkout, workers_with};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -44,21 +44,22 @@ impl Drop for Agent {
     }
 }
 
-#[test]
-fn everything_arrives_through_rotel() {
+/// A rotel agent on loopback taking OTLP/gRPC and forwarding to `upstream`
+/// over HTTP: the agent, its gRPC endpoint, and its log's path. `None`
+/// (after saying so) where rotel is not installed and not required.
+fn start_rotel(upstream: &str) -> Option<(Agent, String, std::path::PathBuf)> {
     let Some(agent) = agent() else {
         assert!(
             std::env::var_os("COHORT_REQUIRE_ROTEL").is_none(),
             "COHORT_REQUIRE_ROTEL is set but rotel-agent is not installed"
         );
         eprintln!("skipped: rotel-agent not installed (pip install --pre rotel)");
-        return;
+        return None;
     };
-    let (upstream, requests) = receiver();
     let (grpc, http) = (free_port(), free_port());
     let log_path = std::env::temp_dir().join(format!("cohort-rotel-{grpc}.log"));
     let log = std::fs::File::create(&log_path).unwrap();
-    let _agent = Agent(
+    let agent = Agent(
         Command::new(&agent)
             .args(["start", "--otlp-grpc-endpoint"])
             .arg(format!("127.0.0.1:{grpc}"))
@@ -67,7 +68,7 @@ fn everything_arrives_through_rotel() {
             // gRPC in (what the service sends), HTTP out to the receiver.
             .args(["--exporter", "otlp", "--otlp-exporter-protocol", "http"])
             .arg("--otlp-exporter-endpoint")
-            .arg(&upstream)
+            .arg(upstream)
             // Its log goes to a file the failure message names.
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -83,8 +84,44 @@ fn everything_arrives_through_rotel() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    Some((agent, format!("http://127.0.0.1:{grpc}"), log_path))
+}
 
-    let endpoint = format!("http://127.0.0.1:{grpc}");
+/// Twenty runs on worker threads through rotel: every trace complete.
+#[test]
+fn every_trace_of_twenty_runs_arrives_complete_through_rotel() {
+    const RUNS: usize = 20;
+    let (upstream, requests) = receiver();
+    let Some((_agent, endpoint, log_path)) = start_rotel(&upstream) else {
+        return;
+    };
+    let (dispatch, telemetry) = cohort_otlp::builder()
+        .env(env(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &endpoint)]))
+        .without_fmt()
+        .build()
+        .unwrap();
+    tracing::dispatcher::with_default(&dispatch, || {
+        let rt = workers_with(&dispatch, 2).unwrap();
+        rt.block_on(async {
+            for _ in 0..RUNS {
+                checkout().await;
+            }
+        });
+        let delivery = telemetry.shutdown();
+        assert!(delivery.values().all(|d| d.lost() == 0), "{delivery:?}");
+    });
+    let spans = Received::collect(&requests, 7 * RUNS, Duration::from_secs(20)).spans;
+    let traces = complete(&spans);
+    assert_eq!(traces.len(), RUNS, "rotel's log: {}", log_path.display());
+    assert!(traces.values().all(|t| t.len() == 7));
+}
+
+#[test]
+fn everything_arrives_through_rotel() {
+    let (upstream, requests) = receiver();
+    let Some((_agent, endpoint, log_path)) = start_rotel(&upstream) else {
+        return;
+    };
     let (dispatch, telemetry) = cohort_otlp::builder()
         .env(env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]))
         .without_fmt()

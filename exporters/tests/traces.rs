@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use cohort::{Group, Policy};
@@ -13,7 +13,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Valu
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use support::receiver::{Received, receiver};
-use support::{checkout, env};
+use support::{checkout, complete, env, workers_with};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -44,22 +44,6 @@ fn export<F: Future>(workers: usize, work: impl Fn() -> F) -> Vec<Span> {
         telemetry.shutdown();
     });
     Received::collect(&requests, usize::MAX, Duration::ZERO).spans
-}
-
-/// A multi-thread runtime whose workers report to `dispatch`.
-fn workers_with(
-    dispatch: &tracing::Dispatch,
-    n: usize,
-) -> std::io::Result<tokio::runtime::Runtime> {
-    let dispatch = dispatch.clone();
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(n)
-        .enable_all()
-        .on_thread_start(move || {
-            // For the thread's life: the guard is never dropped.
-            std::mem::forget(tracing::dispatcher::set_default(&dispatch));
-        })
-        .build()
 }
 
 fn attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a Value> {
@@ -327,25 +311,6 @@ fn attributes_are_typed_and_each_key_appears_once() {
             }
         }
     }
-}
-
-/// Checks that every span's parent arrived, and returns the traces.
-fn complete(spans: &[Span]) -> BTreeMap<&[u8], Vec<&Span>> {
-    let mut traces: BTreeMap<&[u8], Vec<&Span>> = BTreeMap::new();
-    for span in spans {
-        traces.entry(&span.trace_id).or_default().push(span);
-    }
-    for trace in traces.values() {
-        let ids: BTreeSet<&[u8]> = trace.iter().map(|s| &s.span_id[..]).collect();
-        for span in trace {
-            assert!(
-                span.parent_span_id.is_empty() || ids.contains(&span.parent_span_id[..]),
-                "{} arrived without its parent",
-                span.name
-            );
-        }
-    }
-    traces
 }
 
 /// On worker threads a child's last reference to its group can outlive the

@@ -191,7 +191,9 @@ pub(crate) fn group_closed(span: &Span, outcome: GroupOutcome, counts: Counts) {
     if counts.unstarted > 0 {
         span.record("group.unstarted", int(counts.unstarted));
     }
-    if outcome != GroupOutcome::Ok {
+    // A cancelled run is no failure (it is collateral, or stopped on
+    // purpose): only a raise marks the span as an error.
+    if matches!(outcome, GroupOutcome::Failed | GroupOutcome::TimedOut) {
         span.record("otel.status_code", "ERROR");
     }
     span.record("group.outcome", outcome.as_str());

@@ -218,6 +218,8 @@ async fn explicit_cancel_is_recorded_as_cancelled_without_a_raise() {
     let group = captured.span_where(telemetry::GROUP_SPAN, "group.name", "stop");
     assert_eq!(field(&group, "group.outcome"), Some("cancelled"));
     assert_eq!(field(&group, "group.cancelled"), Some("1"));
+    // Cancelled is not failed: no error status.
+    assert_eq!(field(&group, "otel.status_code"), None);
     let cancel = captured
         .events_named(telemetry::CANCEL_REQUESTED)
         .pop()

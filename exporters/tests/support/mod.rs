@@ -5,10 +5,11 @@
 pub mod collectors;
 pub mod receiver;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use cohort::{ErrorGroup, Group, Policy};
+use opentelemetry_proto::tonic::trace::v1::Span;
 
 /// Settings as the environment would hold them.
 pub fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + 'static {
@@ -74,4 +75,39 @@ pub fn run_checkout(dispatch: &tracing::Dispatch) -> ErrorGroup {
             .unwrap()
             .block_on(checkout())
     })
+}
+
+/// A multi-thread runtime whose workers report to `dispatch`.
+pub fn workers_with(
+    dispatch: &tracing::Dispatch,
+    n: usize,
+) -> std::io::Result<tokio::runtime::Runtime> {
+    let dispatch = dispatch.clone();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(n)
+        .enable_all()
+        .on_thread_start(move || {
+            // For the thread's life: the guard is never dropped.
+            std::mem::forget(tracing::dispatcher::set_default(&dispatch));
+        })
+        .build()
+}
+
+/// Checks that every span's parent arrived, and returns the traces.
+pub fn complete(spans: &[Span]) -> BTreeMap<&[u8], Vec<&Span>> {
+    let mut traces: BTreeMap<&[u8], Vec<&Span>> = BTreeMap::new();
+    for span in spans {
+        traces.entry(&span.trace_id).or_default().push(span);
+    }
+    for trace in traces.values() {
+        let ids: BTreeSet<&[u8]> = trace.iter().map(|s| &s.span_id[..]).collect();
+        for span in trace {
+            assert!(
+                span.parent_span_id.is_empty() || ids.contains(&span.parent_span_id[..]),
+                "{} arrived without its parent",
+                span.name
+            );
+        }
+    }
+    traces
 }
