@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::receiver::{Received, receiver};
-use support::{checkout, complete, env, run_checkout, workers_with};
+use support::{checkouts_on_workers, complete, env, run_checkout};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -95,21 +95,7 @@ fn every_trace_of_twenty_runs_arrives_complete_through_rotel() {
     let Some((_agent, endpoint, log_path)) = start_rotel(&upstream) else {
         return;
     };
-    let (dispatch, telemetry) = cohort_otlp::builder()
-        .env(env(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &endpoint)]))
-        .without_fmt()
-        .build()
-        .unwrap();
-    tracing::dispatcher::with_default(&dispatch, || {
-        let rt = workers_with(&dispatch, 2).unwrap();
-        rt.block_on(async {
-            for _ in 0..RUNS {
-                checkout().await;
-            }
-        });
-        let delivery = telemetry.shutdown();
-        assert!(delivery.values().all(|d| d.lost() == 0), "{delivery:?}");
-    });
+    checkouts_on_workers(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &endpoint)], RUNS);
     let spans = Received::collect(&requests, 7 * RUNS, Duration::from_secs(20)).spans;
     let traces = complete(&spans);
     assert_eq!(traces.len(), RUNS, "rotel's log: {}", log_path.display());

@@ -13,7 +13,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Valu
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use support::receiver::{Received, receiver};
-use support::{checkout, complete, env, workers_with};
+use support::{checkout, checkouts_on_workers, complete, env, workers_with};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -333,11 +333,6 @@ fn every_span_of_every_run_is_exported_before_shutdown_returns() {
     let endpoint = server.endpoint();
     // Traces only, read as they arrive: the fake collector holds 64 items at
     // most, and waits for `at_least` before it hands any over.
-    let (dispatch, telemetry) = cohort_otlp::builder()
-        .env(env(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &endpoint)]))
-        .without_fmt()
-        .build()
-        .unwrap();
     let arriving = server_rt.spawn(async move {
         let mut spans = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -346,16 +341,7 @@ fn every_span_of_every_run_is_exported_before_shutdown_returns() {
         }
         spans
     });
-    tracing::dispatcher::with_default(&dispatch, || {
-        let rt = workers_with(&dispatch, 2).unwrap();
-        rt.block_on(async {
-            for _ in 0..RUNS {
-                checkout().await;
-            }
-        });
-        let delivery = telemetry.shutdown();
-        assert!(delivery.values().all(|d| d.lost() == 0), "{delivery:?}");
-    });
+    checkouts_on_workers(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &endpoint)], RUNS);
     let spans = server_rt.block_on(arriving).unwrap();
     assert_eq!(spans.len(), 7 * RUNS);
     let ids: BTreeSet<(&str, &str)> = spans

@@ -111,3 +111,24 @@ pub fn complete(spans: &[Span]) -> BTreeMap<&[u8], Vec<&Span>> {
     }
     traces
 }
+
+/// Exports with the settings `vars`, runs [`checkout`] `runs` times on two
+/// worker threads, and shuts down while the runtime still runs (as `main`
+/// does at its end), asserting that nothing was lost.
+pub fn checkouts_on_workers(vars: &[(&str, &str)], runs: usize) {
+    let (dispatch, telemetry) = cohort_otlp::builder()
+        .env(env(vars))
+        .without_fmt()
+        .build()
+        .unwrap();
+    tracing::dispatcher::with_default(&dispatch, || {
+        let rt = workers_with(&dispatch, 2).unwrap();
+        rt.block_on(async {
+            for _ in 0..runs {
+                checkout().await;
+            }
+        });
+        let delivery = telemetry.shutdown();
+        assert!(delivery.values().all(|d| d.lost() == 0), "{delivery:?}");
+    });
+}
