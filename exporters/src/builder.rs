@@ -36,6 +36,7 @@ pub struct Builder {
     fmt: bool,
     fmt_filter: Option<Box<dyn Filter<Registry> + Send + Sync>>,
     var: EnvLookup,
+    duration_bounds: Option<Vec<f64>>,
     #[cfg(feature = "prometheus")]
     prometheus: Option<std::net::SocketAddr>,
 }
@@ -61,6 +62,7 @@ impl Default for Builder {
             filter: None,
             fmt: true,
             fmt_filter: None,
+            duration_bounds: None,
             #[cfg(feature = "prometheus")]
             prometheus: None,
             var: Box::new(|name| std::env::var(name).ok()),
@@ -114,6 +116,16 @@ impl Builder {
     /// (default: `info`).
     pub fn filter(mut self, directives: impl Into<String>) -> Self {
         self.filter = Some(directives.into());
+        self
+    }
+
+    /// The bucket bounds, in seconds, of the exported duration histograms
+    /// (`cohort.group.duration` and `cohort.child.cancel_latency`), for a
+    /// service whose fan-outs take far less or far longer than the default
+    /// ([`cohort_layer::SECONDS_BOUNDS`], dense from 10 ms to 1 s). Finite
+    /// and strictly increasing, else [`build`](Self::build) fails.
+    pub fn duration_bounds(mut self, bounds: impl Into<Vec<f64>>) -> Self {
+        self.duration_bounds = Some(bounds.into());
         self
     }
 
@@ -199,6 +211,11 @@ impl Builder {
 
         // Every setting is checked before anything starts.
         env_filter()?;
+        let bounds = self
+            .duration_bounds
+            .clone()
+            .unwrap_or_else(|| cohort_layer::SECONDS_BOUNDS.to_vec());
+        check_bounds(&bounds)?;
         crate::propagation::install();
         let providers = Providers::build(
             &settings,
@@ -256,12 +273,13 @@ impl Builder {
 
         let mut cohort = CohortLayer::builder();
         if let Some(meter) = &providers.meter {
-            cohort = cohort.sink(Arc::new(Instruments::new(&meter.meter("cohort"))));
+            cohort = cohort.sink(Arc::new(Instruments::new(&meter.meter("cohort"), &bounds)));
         }
         #[cfg(feature = "prometheus")]
         if let Some(endpoint) = &providers.prometheus {
             cohort = cohort.sink(Arc::new(Instruments::new(
                 &endpoint.provider.meter("cohort"),
+                &bounds,
             )));
         }
         let cohort = cohort
@@ -282,4 +300,27 @@ impl Builder {
             });
         Ok((stack, Telemetry::new(settings, providers, handle)))
     }
+}
+
+/// Histogram bounds must be finite and strictly increasing.
+fn check_bounds(bounds: &[f64]) -> Result<(), InitError> {
+    let shown = || format!("{bounds:?}");
+    if bounds.is_empty() {
+        return Err(InitError::invalid("duration_bounds", &shown(), "no bounds"));
+    }
+    if bounds.iter().any(|b| !b.is_finite()) {
+        return Err(InitError::invalid(
+            "duration_bounds",
+            &shown(),
+            "a bound is not finite",
+        ));
+    }
+    if bounds.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(InitError::invalid(
+            "duration_bounds",
+            &shown(),
+            "the bounds must increase strictly",
+        ));
+    }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! the cohort layer: a [`MetricSink`] that records each [`Measurement`] into
 //! the SDK's own (cheap, lock-free) instruments as it happens.
 
-use cohort_layer::{GroupRun, Measurement, MetricSink, RATE_BOUNDS, SECONDS_BOUNDS};
+use cohort_layer::{GroupRun, Measurement, MetricSink, RATE_BOUNDS};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, UpDownCounter};
 
@@ -19,11 +19,13 @@ pub(crate) struct Instruments {
     unhandled: Counter<u64>,
     cancel_latency: Histogram<f64>,
     leaked: Counter<u64>,
+    unresponsive: Counter<u64>,
     active: UpDownCounter<i64>,
 }
 
 impl Instruments {
-    pub fn new(meter: &Meter) -> Self {
+    /// The instruments, the duration histograms with `seconds` as bounds.
+    pub fn new(meter: &Meter, seconds: &[f64]) -> Self {
         let counter = |name: &'static str, unit: &'static str, description: &'static str| {
             meter
                 .u64_counter(name)
@@ -44,7 +46,7 @@ impl Instruments {
             duration: histogram(
                 "cohort.group.duration",
                 "s",
-                SECONDS_BOUNDS,
+                seconds,
                 "From a group's creation to the end of its run",
             ),
             partial_failure_rate: histogram(
@@ -82,13 +84,18 @@ impl Instruments {
             cancel_latency: histogram(
                 "cohort.child.cancel_latency",
                 "s",
-                SECONDS_BOUNDS,
+                seconds,
                 "From a group's cancel request to the end of its run",
             ),
             leaked: counter(
                 "cohort.tasks.leaked",
                 "{task}",
                 "Tasks spawned in a group, not by it, that outlived it",
+            ),
+            unresponsive: counter(
+                "cohort.children.unresponsive",
+                "{child}",
+                "Children still running a set time after their group cancelled them",
             ),
             active: meter
                 .i64_up_down_counter("cohort.groups.active")
@@ -150,6 +157,9 @@ impl MetricSink for Instruments {
                     KeyValue::new("error.type", error_type.to_string()),
                 ],
             ),
+            Measurement::ChildUnresponsive { group } => self
+                .unresponsive
+                .add(1, &[KeyValue::new("group.name", group.to_string())]),
             Measurement::TaskLeaked { group, location } => self.leaked.add(
                 1,
                 &[

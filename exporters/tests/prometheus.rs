@@ -49,9 +49,17 @@ fn the_metrics_are_served_for_prometheus() {
         r#"cohort_group_duration_seconds_bucket{group_name="checkout",group_outcome="failed""#,
         r#"cohort_children_spawned_total{group_name="checkout""#,
         r#"cohort_child_errors_total{error_type="std::io::error::Error",group_name="inventory""#,
+        // The default bounds are dense where fan-outs' timeouts live.
+        r#"cohort_group_duration_seconds_bucket{group_name="checkout",group_outcome="failed",otel_scope_name="cohort",le="0.45"}"#,
     ] {
         assert!(page.contains(line), "{line} not in {page}");
     }
+    // A nested group's failure is no error type of its own: its leaf is
+    // counted once, by the group it failed in.
+    assert!(
+        !page.contains(r#"error_type="cohort::ErrorGroup""#),
+        "{page}"
+    );
     assert!(get(address, "/other").starts_with("HTTP/1.1 404"));
     assert!(request(address, "POST", "/metrics").starts_with("HTTP/1.1 405"));
     // The exposition format's content type, and a query string is fine.

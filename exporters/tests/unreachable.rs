@@ -97,6 +97,23 @@ fn bad_settings_are_errors_from_init_not_panics() {
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("RUST_LOG"), "{err}");
+    for (bounds, says) in [
+        (vec![], "no bounds"),
+        (vec![0.1, f64::NAN], "not finite"),
+        (vec![0.5, 0.1], "increase strictly"),
+        (vec![0.1, 0.1], "increase strictly"),
+    ] {
+        let err = cohort_otlp::builder()
+            .env(env(&[]))
+            .duration_bounds(bounds)
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("duration_bounds") && err.contains(says),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -335,20 +335,28 @@ impl CohortLayer {
         if name == names::CHILD_FAILED {
             group.state().failures += 1;
             let error_type = fields.error_type.as_deref().unwrap_or("unknown");
-            self.shared.record(&Measurement::ChildError {
-                group: &group.name,
-                error_type,
-            });
+            // A nested group's failure is not an error of its own: its
+            // leaves were counted by the groups they failed in.
+            if error_type != names::GROUP_ERROR_TYPE {
+                self.shared.record(&Measurement::ChildError {
+                    group: &group.name,
+                    error_type,
+                });
+            }
         } else if name == names::CANCEL_REQUESTED {
             let mut state = group.state();
             if state.cancel.is_none() {
                 state.cancel = Some((fields.reason.unwrap_or_default(), Instant::now()));
             }
-        } else if let Some(index) = fields.child_index {
-            let mut state = group.state();
-            if let Some(child) = state.children.values_mut().find(|c| c.index == index) {
-                child.unresponsive = true;
+        } else {
+            if let Some(index) = fields.child_index {
+                let mut state = group.state();
+                if let Some(child) = state.children.values_mut().find(|c| c.index == index) {
+                    child.unresponsive = true;
+                }
             }
+            self.shared
+                .record(&Measurement::ChildUnresponsive { group: &group.name });
         }
     }
 

@@ -341,3 +341,49 @@ async fn leaves_a_catch_chain_hands_back_are_counted_by_type() {
         1
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_nested_failure_is_counted_once_by_its_leaf_type() {
+    let (_, handle, _guard) = install();
+    let outer = Group::new("outer");
+    outer
+        .spawn("region", async {
+            let inner = Group::new("inner");
+            inner
+                .spawn("shard", async { Err::<(), _>(Refused("down".into())) })
+                .unwrap();
+            inner.join().await
+        })
+        .unwrap();
+    outer.join().await.unwrap_err();
+    let m = handle.metrics();
+    assert!(
+        m.group("outer").unwrap().errors.is_empty(),
+        "{:?}",
+        m.group("outer")
+    );
+    assert_eq!(m.group("outer").unwrap().failed, 1, "still a failed child");
+    let inner = &m.group("inner").unwrap().errors;
+    assert_eq!(inner.get(std::any::type_name::<Refused>()), Some(&1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unresponsive_child_is_counted() {
+    let (_, handle, _guard) = install();
+    let group = Group::builder("stuck")
+        .grace_period(ms(1_000))
+        .unresponsive_after(ms(100))
+        .build()
+        .unwrap();
+    group
+        .spawn("ignores", async {
+            tokio::time::sleep(ms(500)).await; // never looks at its token
+            Ok::<_, Refused>(())
+        })
+        .unwrap();
+    group
+        .spawn("fails", async { Err::<(), _>(Refused("x".into())) })
+        .unwrap();
+    group.join().await.unwrap_err();
+    assert_eq!(handle.metrics().group("stuck").unwrap().unresponsive, 1);
+}
