@@ -48,13 +48,24 @@ pub const ALARMS: &[&str] = &[
 /// A bad setting (a malformed endpoint, an unknown protocol) ends the program
 /// with the error, before it does anything.
 pub fn init_logging() -> cohort_otlp::Telemetry {
+    init_logging_with(|builder| builder)
+}
+
+/// [`init_logging`], with the builder adjusted first (a Prometheus address,
+/// say).
+pub fn init_logging_with(
+    adjust: impl FnOnce(cohort_otlp::Builder) -> cohort_otlp::Builder,
+) -> cohort_otlp::Telemetry {
     use tracing_subscriber::filter::{EnvFilter, FilterExt as _, filter_fn};
 
     let console = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new("info,cohort=off,cohort_examples=info,cohort_otlp=info")
     });
     let alarms = filter_fn(|meta| ALARMS.contains(&meta.name()));
-    match cohort_otlp::builder().fmt_filter(console.or(alarms)).init() {
+    match adjust(cohort_otlp::builder())
+        .fmt_filter(console.or(alarms))
+        .init()
+    {
         Ok(telemetry) => telemetry,
         Err(error) => {
             eprintln!("telemetry: {error}");

@@ -10,7 +10,11 @@
 //! the group's own limit queues calls that have not started and its deadline
 //! reports a timeout next to whatever else failed.
 //!
-//! `aggregator [REQUESTS] [SEED] [--paused]`. A seed decides every call's
+//! `aggregator [REQUESTS] [SEED] [--paused] [--forever] [--prometheus
+//! ADDRESS] [--console]`: `--forever` serves requests until Ctrl-C,
+//! `--prometheus` serves the metrics for Prometheus to scrape, `--console`
+//! (built with the `console` feature) lets tokio-console attach. A seed
+//! decides every call's
 //! fate and latency. With `--paused` the program runs on tokio's paused
 //! clock, where simulated latencies are exact: a seed then gives the same
 //! run, line for line, every time. On the real clock (the default, so that
@@ -25,7 +29,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cohort::{DeadlineExceeded, ErrorGroup, Group};
-use cohort_examples::{ValidationError, connection_error, finish_telemetry, init_logging};
+use cohort_examples::{ValidationError, connection_error, finish_telemetry, init_logging_with};
 use cohort_layer::MetricsSnapshot;
 use tokio::time::sleep;
 
@@ -233,34 +237,116 @@ async fn handle_request(id: usize, mut rng: Rng, summary: &mut Summary) {
     }
 }
 
-fn main() {
-    let mut paused = false;
+/// What the command line asked for.
+struct Options {
+    requests: usize,
+    seed: u64,
+    paused: bool,
+    /// Serve Prometheus metrics here.
+    prometheus: Option<std::net::SocketAddr>,
+    /// Keep serving requests until Ctrl-C.
+    forever: bool,
+    console: bool,
+}
+
+const USAGE: &str = "usage: aggregator [REQUESTS] [SEED] [--paused] [--forever] \
+    [--prometheus ADDRESS] [--console]";
+
+fn options() -> Options {
+    let mut options = Options {
+        requests: 12,
+        seed: 7,
+        paused: false,
+        prometheus: None,
+        forever: false,
+        console: false,
+    };
     let mut numbers = Vec::new();
-    for arg in std::env::args().skip(1) {
+    let mut args = std::env::args().skip(1);
+    let usage = |why: &str| -> ! {
+        eprintln!("{why}\n{USAGE}");
+        std::process::exit(2);
+    };
+    while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--paused" => paused = true,
+            "--paused" => options.paused = true,
+            "--forever" => options.forever = true,
+            "--console" => options.console = true,
+            "--prometheus" => {
+                let address = args
+                    .next()
+                    .unwrap_or_else(|| usage("--prometheus needs an address"));
+                options.prometheus = Some(
+                    address
+                        .parse()
+                        .unwrap_or_else(|_| usage(&format!("{address:?} is not host:port"))),
+                );
+            }
             n => match n.parse::<u64>() {
                 Ok(n) => numbers.push(n),
-                Err(_) => {
-                    eprintln!("usage: aggregator [REQUESTS] [SEED] [--paused]");
-                    std::process::exit(2);
-                }
+                Err(_) => usage(&format!("unknown argument {n:?}")),
             },
         }
     }
-    let requests = numbers.first().map_or(12, |&n| n as usize);
-    let seed = numbers.get(1).copied().unwrap_or(7);
-    let telemetry = init_logging();
+    if let Some(&n) = numbers.first() {
+        options.requests = n as usize;
+    }
+    if let Some(&seed) = numbers.get(1) {
+        options.seed = seed;
+    }
+    if options.console && !cfg!(feature = "console") {
+        usage(
+            "--console needs the console feature: cargo run -p cohort-examples --features console --bin aggregator -- --console",
+        );
+    }
+    if options.forever && options.paused {
+        usage("--forever runs on the real clock; leave out --paused");
+    }
+    options
+}
+
+fn main() {
+    let options = options();
+    let telemetry = init_logging_with(|builder| match options.prometheus {
+        Some(address) => builder.prometheus(address),
+        None => builder,
+    });
+    if let Some(address) = telemetry.prometheus_address() {
+        println!("metrics: http://{address}/metrics");
+    }
+    if options.console {
+        println!("tokio-console: run `tokio-console` (it connects to 127.0.0.1:6669)");
+    }
+    // tokio-console needs the runtime's task instrumentation, which a
+    // current-thread runtime has as well.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .start_paused(paused)
+        .start_paused(options.paused)
         .build()
         .expect("a runtime");
     let summary = runtime.block_on(async {
-        let mut rng = Rng(seed.max(1));
+        let mut rng = Rng(options.seed.max(1));
         let mut summary = Summary::default();
-        for id in 0..requests {
-            handle_request(id, Rng(rng.next() | 1), &mut summary).await;
+        if options.forever {
+            println!("serving requests until Ctrl-C");
+            let stop = tokio::signal::ctrl_c();
+            tokio::pin!(stop);
+            let mut id = 0;
+            loop {
+                tokio::select! {
+                    _ = &mut stop => break,
+                    () = handle_request(id, Rng(rng.next() | 1), &mut summary) => {}
+                }
+                id += 1;
+                tokio::select! {
+                    _ = &mut stop => break,
+                    () = sleep(Duration::from_millis(100)) => {}
+                }
+            }
+        } else {
+            for id in 0..options.requests {
+                handle_request(id, Rng(rng.next() | 1), &mut summary).await;
+            }
         }
         summary
     });
