@@ -271,7 +271,8 @@ fn unhandled_event(unmatched: &ErrorGroup) {
         target: "cohort",
         tracing::Level::WARN,
         group.name = unmatched.name(),
-        error.count = unmatched.leaves().len(),
+        // Signed, as every count of the schema: OpenTelemetry has no u64.
+        error.count = i64::try_from(unmatched.leaves().len()).unwrap_or(i64::MAX),
         error = unmatched as &(dyn Error + 'static),
         "failures no handler matched, handed back",
     );
