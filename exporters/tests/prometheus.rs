@@ -62,6 +62,12 @@ fn the_metrics_are_served_for_prometheus() {
     );
     assert!(get(address, "/other").starts_with("HTTP/1.1 404"));
     assert!(request(address, "POST", "/metrics").starts_with("HTTP/1.1 405"));
+    let head = request(address, "HEAD", "/metrics");
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    assert!(
+        !head.contains("cohort_group_runs_total"),
+        "HEAD has no body: {head}"
+    );
     // The exposition format's content type, and a query string is fine.
     let with_query = get(address, "/metrics?name[]=cohort_group_runs_total");
     assert!(with_query.starts_with("HTTP/1.1 200 OK"), "{with_query}");

@@ -195,6 +195,15 @@ impl Supervisor {
         f(&self.span.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
+    /// Records the queue's length on the group's span, for a live view. A
+    /// span no subscriber took has no id: then the limit's path takes no
+    /// lock for it.
+    fn record_queued(&self, queued: usize) {
+        if self.span_id.is_some() {
+            self.with_span(|span| trace::queued(span, queued));
+        }
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -319,7 +328,7 @@ impl Supervisor {
                 });
                 let queued = state.queue.len();
                 drop(state);
-                self.with_span(|span| trace::queued(span, queued));
+                self.record_queued(queued);
                 return Ok(());
             }
             state.running += 1;
@@ -348,7 +357,7 @@ impl Supervisor {
     /// runtime refuses has nobody to tell but the child's handle, which then
     /// reads it as cancelled.
     fn start_queued(&self, next: Queued) {
-        self.with_span(|span| trace::queued(span, next.left));
+        self.record_queued(next.left);
         let _ = next.child.start(self, &next.runtime);
     }
 
@@ -575,7 +584,7 @@ impl Supervisor {
         // takes the lock: drop them outside it.
         if !dropped.is_empty() {
             dropped.into_iter().for_each(drop_isolated);
-            self.with_span(|span| trace::queued(span, 0));
+            self.record_queued(0);
         }
     }
 
