@@ -10,7 +10,9 @@
 //!
 //! Arguments: worker threads (0 for a current-thread runtime; default 2) and
 //! what to run: `cohort` (default), `joinset` or `spawn` (the baselines),
-//! `yield` (children that wait once), `limit` (those, at most 100 at a time).
+//! `yield` (children that wait once), `limit` (those, at most 100 at a time),
+//! `stream` (`spawn_stream` of those, 100 in flight) or `permit` (its
+//! baseline: a semaphore permit taken before each `tokio::spawn`).
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -40,6 +42,8 @@ fn main() {
                 "joinset" => join_set().await,
                 "yield" => cohort(Waits::Once, None).await,
                 "limit" => cohort(Waits::Once, Some(100)).await,
+                "stream" => stream().await,
+                "permit" => permit_then_spawn().await,
                 _ => cohort(Waits::Never, None).await,
             };
             black_box(sum);
@@ -79,6 +83,32 @@ async fn cohort(waits: Waits, limit: Option<usize>) -> u64 {
         .into_iter()
         .filter_map(|h| h.into_output().ok())
         .sum()
+}
+
+async fn stream() -> u64 {
+    let group = cohort::Group::new("profile");
+    let items = futures_util::stream::iter(0..CHILDREN);
+    let in_flight = std::num::NonZeroUsize::new(100).expect("not zero");
+    let spawned = group
+        .handle()
+        .spawn_stream("child", items, in_flight, |i| child(i, Waits::Once))
+        .await
+        .expect("the group is open");
+    group.join().await.expect("no child fails");
+    spawned
+}
+
+async fn permit_then_spawn() -> u64 {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(100));
+    for i in 0..CHILDREN {
+        let slot = slots.clone().acquire_owned().await.expect("never closed");
+        tokio::spawn(async move {
+            let _slot = slot;
+            child(i, Waits::Once).await
+        });
+    }
+    let _all = slots.acquire_many(100).await.expect("never closed");
+    CHILDREN
 }
 
 async fn join_set() -> u64 {
