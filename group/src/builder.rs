@@ -98,6 +98,9 @@ impl GroupBuilder {
     /// At most `limit` children run at once; the others wait in a queue, as
     /// stored futures rather than spawned tasks, and start in spawn order as
     /// slots free up. After a cancellation, queued children never start.
+    /// A spawner that would rather wait than queue, so that a loop over
+    /// many items holds memory for `limit` children and not for every item,
+    /// uses [`GroupHandle::spawn_when_free`](crate::GroupHandle::spawn_when_free).
     pub fn limit(mut self, limit: usize) -> Self {
         self.config.limit = Some(limit);
         self

@@ -2,7 +2,9 @@
 //! handle that spawns into it.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use std::num::NonZeroUsize;
 
@@ -23,7 +25,7 @@ use crate::queue::Pending;
 use crate::spawn_error::{SpawnError, SpawnErrorKind};
 use crate::start::Ready;
 use crate::start_error::StartError;
-use crate::supervisor::Supervisor;
+use crate::supervisor::{Reservation, Supervisor};
 use crate::telemetry::{BODY_NAME, NO_SUCCESS_NAME};
 
 /// A supervised group of tasks that succeed together or fail together.
@@ -349,12 +351,13 @@ impl Drop for Group {
 }
 
 /// What a spawn does when the group's limit has no free slot.
-#[derive(Clone, Copy)]
-enum Slot {
+enum Slot<'a> {
     /// Queue the child: `spawn`.
     QueueIfFull,
     /// Refuse it: `try_spawn`.
     RefuseIfFull,
+    /// The spawner waited for a slot and holds it: `spawn_when_free`.
+    Reserved(Reservation<'a>),
 }
 
 impl GroupHandle {
@@ -421,6 +424,52 @@ impl GroupHandle {
         K: 'static,
     {
         self.spawn_child(name.into(), |_| fut, false, None, Slot::RefuseIfFull)
+    }
+
+    /// Waits until the group's [`limit`](crate::GroupBuilder::limit) has a
+    /// free slot, then spawns the child into it: Go's errgroup `Go` under
+    /// `SetLimit`, which blocks its caller. A loop that spawns this way holds
+    /// at most the limit's children, where [`spawn`](Self::spawn) would queue
+    /// every one of them. Children queued by `spawn` go first as slots free.
+    /// Without a limit it is [`spawn`](Self::spawn).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let group = cohort::Group::builder("crawl").limit(4).build().unwrap();
+    /// for page in 0..100u32 {
+    ///     group
+    ///         .spawn_when_free("page", async move { Ok::<_, std::io::Error>(page) })
+    ///         .await
+    ///         .unwrap();
+    ///     // Never more than four children at a time, none queued.
+    ///     assert!(group.running() <= 4 && group.queued() == 0);
+    /// }
+    /// group.join().await.unwrap();
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn), also while it waits: the group's
+    /// cancellation ends the wait with [`SpawnErrorKind::Closing`]. `fut` is
+    /// dropped unpolled then.
+    pub async fn spawn_when_free<F, T, E, K>(
+        &self,
+        name: impl Into<Name>,
+        fut: F,
+    ) -> Result<ChildHandle<T>, SpawnError>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: IntoFailure<K>,
+        K: 'static,
+    {
+        let name = name.into();
+        match self.sup.reserve().await {
+            Ok(slot) => self.spawn_child(name, |_| fut, false, None, Slot::Reserved(slot)),
+            Err(kind) => Err(SpawnError::new(&self.sup.name, name.to_shared(), kind)),
+        }
     }
 
     /// Spawns a child whose future cannot fail: its output is the value it
@@ -545,7 +594,7 @@ impl GroupHandle {
         make: impl FnOnce(Option<CancellationToken>) -> F,
         with_token: bool,
         starter: Option<Arc<dyn Starter>>,
-        slot: Slot,
+        slot: Slot<'_>,
     ) -> Result<ChildHandle<T>, SpawnError>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
@@ -561,6 +610,8 @@ impl GroupHandle {
         let admitted = match slot {
             Slot::QueueIfFull => self.sup.admit(&name, false),
             Slot::RefuseIfFull => self.sup.admit_now(&name),
+            // Refused, the reservation gives its slot back as it drops.
+            Slot::Reserved(slot) => self.sup.admit(&name, true).inspect(|_| slot.used()),
         };
         let admitted = admitted.map_err(refuse)?;
         let (index, run_now) = (admitted.index, admitted.run_now);
@@ -631,21 +682,43 @@ impl GroupHandle {
         let name = name.into();
         let slots = Arc::new(Semaphore::new(in_flight.get()));
         let mut spawned = 0;
-        tokio::pin!(stream);
+        // Made once, and polled only while a slot or the stream keeps the
+        // loop waiting: an item that is ready at once costs no waiter on the
+        // group's token, only a look at the group's flag.
+        let cancelled = self.sup.token.cancelled();
+        tokio::pin!(stream, cancelled);
         loop {
+            // A finished group is not cancelling: the next item's spawn is
+            // refused, an error, as a spawn would be.
+            if self.sup.is_cancelling() && !self.sup.is_settled() {
+                break;
+            }
             let next = async {
                 let slot = slots.clone().acquire_owned().await.ok()?;
                 Some((slot, stream.next().await?))
             };
-            let (slot, item) = tokio::select! {
-                biased;
-                // A finished group's token is cancelled too; spawning into
-                // it is an error, as a spawn would be.
-                () = self.cancelled(), if !self.sup.is_settled() => break,
-                next = next => match next {
-                    Some(next) => next,
-                    None => break,
-                },
+            tokio::pin!(next);
+            let mut woken = false;
+            let next = std::future::poll_fn(|cx| {
+                // Woken, the group's cancellation comes first: the slot it
+                // freed must not pull one more item.
+                let watch = |cancelled: Pin<&mut _>, cx: &mut Context<'_>| {
+                    !self.sup.is_settled() && Future::poll(cancelled, cx).is_ready()
+                };
+                if woken && watch(cancelled.as_mut(), cx) {
+                    return Poll::Ready(None);
+                }
+                if let Poll::Ready(next) = next.as_mut().poll(cx) {
+                    return Poll::Ready(next);
+                }
+                woken = true;
+                if watch(cancelled.as_mut(), cx) {
+                    return Poll::Ready(None);
+                }
+                Poll::Pending
+            });
+            let Some((slot, item)) = next.await else {
+                break;
             };
             let fut = make(item);
             self.spawn(name.clone(), async move {

@@ -90,7 +90,8 @@
 //! # Boundaries and policies
 //!
 //! [`GroupBuilder`] sets a concurrency [`limit`](GroupBuilder::limit) (the
-//! children over it wait as stored futures, not tasks), a
+//! children over it wait as stored futures, not tasks, or their spawner waits
+//! for a slot with [`GroupHandle::spawn_when_free`]), a
 //! [`deadline`](GroupBuilder::deadline) (a `timed_out` outcome with a
 //! [`DeadlineExceeded`] leaf and the partial results, unlike an outer
 //! `tokio::time::timeout`; one already past times the group out at once), an [unresponsive-child

@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
 use tokio::runtime::Handle;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Span;
@@ -83,6 +84,10 @@ pub(crate) struct Supervisor {
     /// Cancels the scope body: failures, deadlines and drops only (see
     /// [`CancelReason::aborts_body`]).
     pub(crate) abort: CancellationToken,
+    /// Wakes a spawner waiting for a slot under the limit
+    /// ([`Self::reserve`]) as one frees with nobody queued for it, and all of
+    /// them as the group cancels.
+    slot_freed: Notify,
     state: Mutex<State>,
 }
 
@@ -96,6 +101,9 @@ struct State {
     /// Under a limit: children handed to the runtime and not yet settled.
     running: usize,
     queue: VecDeque<Queued>,
+    /// Spawners waiting in [`Supervisor::reserve`] for a slot: a freed slot
+    /// wakes one only if there are any.
+    reserving: usize,
     failures: Vec<Failure>,
     /// The first panic's payload, kept only when panics are to be resumed.
     panic: Option<Box<dyn Any + Send>>,
@@ -172,6 +180,7 @@ impl Supervisor {
             config,
             token,
             abort: CancellationToken::new(),
+            slot_freed: Notify::new(),
             state: Mutex::new(state),
         }
     }
@@ -302,6 +311,64 @@ impl Supervisor {
         self.config
             .limit
             .is_none_or(|limit| state.running < limit && state.queue.is_empty())
+    }
+
+    /// Waits until a slot is free under the limit and takes it for a child
+    /// about to be admitted with it (`admit(.., true)`); without a limit,
+    /// at once. A slot that frees goes to the queue's children first: a
+    /// spawner that waits never overtakes one that queued.
+    pub(crate) async fn reserve(&self) -> Result<Reservation<'_>, SpawnErrorKind> {
+        if self.config.limit.is_none() {
+            return self.open().map(|()| Reservation { sup: None });
+        }
+        loop {
+            // Registered before looking, so that a slot freed in between
+            // (or the group's cancellation) still wakes this spawner.
+            let freed = self.slot_freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            let waiting = {
+                self.open()?;
+                let mut state = self.state();
+                if self.has_slot(&state) {
+                    state.running += 1;
+                    return Ok(Reservation { sup: Some(self) });
+                }
+                state.reserving += 1;
+                Waiting(self)
+            };
+            freed.await;
+            drop(waiting);
+        }
+    }
+
+    /// `Ok` while the group takes new children; else why not.
+    fn open(&self) -> Result<(), SpawnErrorKind> {
+        if self.cancelling.load(Ordering::Acquire) || self.admission.is_closed() {
+            return Err(self.refusal());
+        }
+        Ok(())
+    }
+
+    /// A slot taken and not used goes to the next queued child, or to a
+    /// waiting spawner.
+    fn release_slot(&self) {
+        let next = {
+            let mut state = self.state();
+            state.running -= 1;
+            self.next_queued(&mut state)
+        };
+        match next {
+            Some(next) => self.start_queued(next),
+            None => self.wake_reserving(),
+        }
+    }
+
+    /// A slot freed with nobody queued for it: one waiting spawner may take it.
+    fn wake_reserving(&self) {
+        if self.state().reserving > 0 {
+            self.slot_freed.notify_one();
+        }
     }
 
     /// Queues an admitted child that found no slot; starts it at once if one
@@ -486,6 +553,7 @@ impl Supervisor {
         let limited = self.config.limit.is_some();
         let error_type = failure.as_ref().map(Failure::error_type);
         let mut next = None;
+        let mut wake = false;
         {
             let mut state = self.state();
             state.failures.extend(failure);
@@ -496,8 +564,12 @@ impl Supervisor {
                 state.running -= 1;
                 if cancel.is_none() {
                     next = self.next_queued(&mut state);
+                    wake = next.is_none() && state.reserving > 0;
                 }
             }
+        }
+        if wake {
+            self.slot_freed.notify_one();
         }
         if let Some(reason) = cancel {
             let trigger = Trigger {
@@ -576,6 +648,8 @@ impl Supervisor {
             self.cancelling.store(true, Ordering::Release);
             trace::cancel_requested(self.span_id(), &self.name, reason, trigger);
             self.token.cancel();
+            // Spawners waiting for a slot are refused.
+            self.slot_freed.notify_waiters();
         }
         if reason.aborts_body() {
             self.abort.cancel();
@@ -808,6 +882,39 @@ impl Supervisor {
         // returns.
         self.token.cancel();
         (result, panic)
+    }
+}
+
+/// A slot under the limit, taken by [`Supervisor::reserve`] for a child
+/// about to be admitted; given back unless [`used`](Self::used).
+pub(crate) struct Reservation<'a> {
+    /// `None` without a limit: there is no slot to give back.
+    sup: Option<&'a Supervisor>,
+}
+
+impl Reservation<'_> {
+    /// The child was admitted: the slot is its own now, given back as it
+    /// settles.
+    pub(crate) fn used(mut self) {
+        self.sup = None;
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if let Some(sup) = self.sup {
+            sup.release_slot();
+        }
+    }
+}
+
+/// A spawner counted in [`State::reserving`] while it waits; counted out
+/// however the wait ends, the future being dropped included.
+struct Waiting<'a>(&'a Supervisor);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.state().reserving -= 1;
     }
 }
 

@@ -268,3 +268,125 @@ async fn fails_never(delay: std::time::Duration) -> Result<(), ValueError> {
     sleep(delay).await;
     Ok(())
 }
+
+/// Go's blocking `Go` under `SetLimit`: a loop that waits for a slot holds
+/// at most the limit's children, and queues none.
+#[tokio::test(start_paused = true)]
+async fn spawn_when_free_waits_for_a_slot_and_queues_nothing() {
+    let gauge = Gauge::default();
+    let group = Group::builder("crawl").limit(3).build().unwrap();
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for i in 0..30u64 {
+        let gauge = gauge.clone();
+        let handle = group
+            .spawn_when_free("page", async move {
+                let _running = gauge.enter();
+                sleep(ms(10)).await;
+                Ok::<_, ValueError>(i)
+            })
+            .await
+            .unwrap();
+        assert_eq!(group.queued(), 0, "nothing queued at item {i}");
+        assert!(group.running() <= 3);
+        handles.push(handle);
+    }
+    let outputs = group.join_all(handles).await.unwrap();
+    assert_eq!(outputs, (0..30).collect::<Vec<_>>());
+    assert_eq!(gauge.peak.load(Ordering::SeqCst), 3);
+    assert_eq!(started.elapsed(), ms(100), "ten rounds of three");
+}
+
+/// A slot that frees goes to a child `spawn` queued before a waiting
+/// spawner gets it.
+#[tokio::test(start_paused = true)]
+async fn queued_children_go_before_a_waiting_spawner() {
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let group = Group::builder("fair").limit(1).build().unwrap();
+    let record = |name: &'static str| {
+        let order = order.clone();
+        async move {
+            order.lock().unwrap().push(name);
+            sleep(ms(10)).await;
+            Ok::<_, ValueError>(())
+        }
+    };
+    group.spawn("first", record("first")).unwrap();
+    group.spawn("queued", record("queued")).unwrap();
+    let waiter = group
+        .spawn_when_free("waiter", record("waiter"))
+        .await
+        .unwrap();
+    // The waiter got its slot only once the queued child had had its turn.
+    assert_eq!(*order.lock().unwrap(), ["first", "queued"]);
+    group.join().await.unwrap();
+    assert_eq!(waiter.outcome(), Some(ChildOutcome::Ok));
+    assert_eq!(*order.lock().unwrap(), ["first", "queued", "waiter"]);
+}
+
+/// The group's cancellation ends the wait with a refusal naming the child;
+/// its future is never polled.
+#[tokio::test(start_paused = true)]
+async fn cancelling_the_group_refuses_a_waiting_spawner() {
+    let group = Group::builder("busy").limit(1).build().unwrap();
+    group.spawn("holder", forever::<(), ValueError>()).unwrap();
+    let polled = Arc::new(AtomicUsize::new(0));
+    let handle = group.handle();
+    let counter = polled.clone();
+    let waiter = tokio::spawn(async move {
+        handle
+            .spawn_when_free("late", async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, ValueError>(())
+            })
+            .await
+            .map(drop)
+    });
+    sleep(ms(5)).await; // the waiter is waiting
+    group.cancel();
+    let refused = waiter.await.unwrap().unwrap_err();
+    assert_eq!(refused.child(), "late");
+    assert!(matches!(
+        refused.kind(),
+        cohort::SpawnErrorKind::Closing(cohort::CancelReason::Explicit)
+    ));
+    group.join().await.unwrap();
+    assert_eq!(polled.load(Ordering::SeqCst), 0);
+}
+
+/// A spawner that gives up waiting (its future dropped) takes no slot with
+/// it, and a slot it was woken for goes to the next spawner waiting.
+#[tokio::test(start_paused = true)]
+async fn a_dropped_wait_keeps_no_slot() {
+    let group = Group::builder("one").limit(1).build().unwrap();
+    group.spawn("holder", fails_never(ms(10))).unwrap();
+    let gave_up = tokio::time::timeout(ms(5), group.spawn_when_free("gave-up", fails_never(ms(1))));
+    assert!(gave_up.await.is_err(), "no slot within 5ms");
+
+    // `first` waits, then `second`; the holder's slot is handed to `first`,
+    // which is dropped before it takes it.
+    let first = group.spawn_when_free("first", fails_never(ms(10)));
+    let mut first = Box::pin(first);
+    assert!(futures_util::FutureExt::now_or_never(first.as_mut()).is_none());
+    let handle = group.handle();
+    let second = tokio::spawn(async move {
+        handle
+            .spawn_when_free("second", fails_never(ms(10)))
+            .await
+            .map(drop)
+    });
+    tokio::task::yield_now().await; // `second` waits too
+    sleep(ms(6)).await; // the holder ended at 10ms
+    drop(first);
+    tokio::time::timeout(ms(1), second)
+        .await
+        .expect("the slot went on to the second spawner")
+        .unwrap()
+        .unwrap();
+    // Exactly one slot is in use: `second`'s.
+    let full = group.try_spawn("over", fails_never(ms(1))).unwrap_err();
+    assert!(matches!(full.kind(), cohort::SpawnErrorKind::AtLimit(1)));
+    sleep(ms(15)).await; // `second` is done
+    group.try_spawn("after", fails_never(ms(1))).unwrap();
+    group.join().await.unwrap();
+}
