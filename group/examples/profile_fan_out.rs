@@ -1,5 +1,5 @@
-//! A fan-out to profile: `ITERS` rounds (default 100) of 10,000 children, each
-//! returning at once, spawned and joined, outputs read back. Counting
+//! A fan-out to profile: `ITERS` rounds (default 100) of `N` children (default
+//! 10,000), each returning at once, spawned and joined, outputs read back. Counting
 //! instructions with callgrind for 1 and for 6 rounds and taking the
 //! difference gives the cost of 50,000 children without the set-up.
 //!
@@ -17,7 +17,13 @@
 use std::convert::Infallible;
 use std::hint::black_box;
 
-const CHILDREN: u64 = 10_000;
+/// Children a round: `N`, 10,000 unless set.
+static CHILDREN_N: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| {
+    std::env::var("N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+});
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -70,8 +76,8 @@ async fn cohort(waits: Waits, limit: Option<usize>) -> u64 {
         group = group.limit(limit);
     }
     let group = group.build().expect("a valid limit");
-    let mut handles = Vec::with_capacity(CHILDREN as usize);
-    for i in 0..CHILDREN {
+    let mut handles = Vec::with_capacity(*CHILDREN_N as usize);
+    for i in 0..*CHILDREN_N {
         handles.push(
             group
                 .spawn("child", child(i, waits))
@@ -87,7 +93,7 @@ async fn cohort(waits: Waits, limit: Option<usize>) -> u64 {
 
 async fn stream() -> u64 {
     let group = cohort::Group::new("profile");
-    let items = futures_util::stream::iter(0..CHILDREN);
+    let items = futures_util::stream::iter(0..*CHILDREN_N);
     let in_flight = std::num::NonZeroUsize::new(100).expect("not zero");
     let spawned = group
         .handle()
@@ -100,7 +106,7 @@ async fn stream() -> u64 {
 
 async fn permit_then_spawn() -> u64 {
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(100));
-    for i in 0..CHILDREN {
+    for i in 0..*CHILDREN_N {
         let slot = slots.clone().acquire_owned().await.expect("never closed");
         tokio::spawn(async move {
             let _slot = slot;
@@ -108,12 +114,12 @@ async fn permit_then_spawn() -> u64 {
         });
     }
     let _all = slots.acquire_many(100).await.expect("never closed");
-    CHILDREN
+    *CHILDREN_N
 }
 
 async fn join_set() -> u64 {
     let mut set = tokio::task::JoinSet::new();
-    for i in 0..CHILDREN {
+    for i in 0..*CHILDREN_N {
         set.spawn(child(i, Waits::Never));
     }
     let mut sum = 0;
@@ -124,7 +130,7 @@ async fn join_set() -> u64 {
 }
 
 async fn bare_spawn() -> u64 {
-    let handles: Vec<_> = (0..CHILDREN)
+    let handles: Vec<_> = (0..*CHILDREN_N)
         .map(|i| tokio::spawn(child(i, Waits::Never)))
         .collect();
     let mut sum = 0;
