@@ -4,10 +4,13 @@
 
 use std::error::Error;
 use std::fmt;
+use std::sync::Arc;
 
 use cohort::telemetry as names;
 use cohort::{ChildOutcome, ErrorGroup, GroupOutcome};
 use tracing::field::{Field, Visit};
+
+use crate::live::GroupState;
 
 /// A cohort span's fields, from its creation or from a later `record`.
 #[derive(Debug, Default)]
@@ -24,6 +27,8 @@ pub(crate) struct SpanFields {
     pub cancelled: Option<u64>,
     /// `group.outcome` or `child.outcome`: the span's last record.
     pub outcome: Option<&'static str>,
+    /// The outcome is a child's (`child.outcome`): the span is a child's.
+    pub child_outcome: bool,
 }
 
 impl SpanFields {
@@ -60,7 +65,11 @@ impl Visit for SpanFields {
         match field.name() {
             names::GROUP_NAME | names::CHILD_NAME => self.name = Some(value.to_owned()),
             names::GROUP_MODE => self.mode = Some(value.to_owned()),
-            names::GROUP_OUTCOME | names::CHILD_OUTCOME => self.outcome = Some(outcome(value)),
+            names::GROUP_OUTCOME => self.outcome = Some(outcome(value)),
+            names::CHILD_OUTCOME => {
+                self.outcome = Some(outcome(value));
+                self.child_outcome = true;
+            }
             _ => {}
         }
     }
@@ -87,6 +96,37 @@ impl Visit for SpanFields {
     fn record_f64(&mut self, field: &Field, value: f64) {
         if field.name() == names::GROUP_TIMEOUT_S {
             self.timeout_s = Some(value);
+        }
+    }
+
+    fn record_debug(&mut self, _: &Field, _: &dyn fmt::Debug) {}
+}
+
+/// A child span's fields as it starts: its index, and its name, shared with
+/// the group's last child's when it is the same (most often: a fan-out names
+/// its children alike), so that a child's start copies no string.
+pub(crate) struct ChildFields<'s> {
+    pub state: &'s mut GroupState,
+    pub index: Option<u64>,
+    pub name: Option<Arc<str>>,
+}
+
+impl Visit for ChildFields<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == names::CHILD_NAME {
+            self.name = Some(self.state.intern(value));
+        }
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if field.name() == names::CHILD_INDEX {
+            self.index = Some(value);
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if let Ok(value) = u64::try_from(value) {
+            self.record_u64(field, value);
         }
     }
 

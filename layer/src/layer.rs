@@ -20,12 +20,13 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::emit;
-use crate::fields::{ErrorGroups, EventFields, SpanFields};
+use crate::fields::{ChildFields, ErrorGroups, EventFields, SpanFields};
 use crate::filter::CohortFilter;
 use crate::leaves::{self, LeafRecord};
 use crate::live::{LiveChild, LiveGroup, Parent};
 use crate::metrics::{CancelCause, GroupRun, Measurement};
 use crate::pending::Pending;
+use crate::recent;
 use crate::shared::Shared;
 use crate::{CohortHandle, leaks};
 
@@ -162,31 +163,26 @@ impl CohortLayer {
     }
 
     /// A child started. cohort gives a child span its group's span as an
-    /// explicit parent: one lookup finds the group.
+    /// explicit parent: the group this thread saw last, most often, else one
+    /// lookup finds it.
     fn child_started<S>(&self, attrs: &span::Attributes<'_>, id: &Id, ctx: &Context<'_, S>)
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let group = attrs
-            .parent()
-            .and_then(|parent| ctx.span(parent))
-            .and_then(|parent| own_group(&parent));
-        let Some(group) = group else {
+        let Some(parent) = attrs.parent() else {
             return;
         };
-        let mut fields = SpanFields::default();
-        attrs.record(&mut fields);
-        let child = LiveChild {
-            index: fields.index.unwrap_or(u64::MAX),
-            name: fields.name.unwrap_or_default(),
-            started: Instant::now(),
-            unresponsive: false,
-            has_pending: false,
-        };
-        {
-            let mut state = group.state();
-            state.children.insert(id.into_u64(), child);
-            state.started += 1;
+        let started = Instant::now();
+        let layer = self.shared.id;
+        let known = recent::with_span(layer, parent.into_u64(), |group| {
+            add_child(group, attrs, id, started);
+        });
+        if known.is_none() {
+            let Some(group) = ctx.span(parent).and_then(|parent| own_group(&parent)) else {
+                return;
+            };
+            add_child(&group, attrs, id, started);
+            recent::set(layer, parent.into_u64(), &group);
         }
         if self.shared.leak_detection_unseen() {
             self.shared.emitter.leak_detection_off();
@@ -194,26 +190,37 @@ impl CohortLayer {
     }
 
     /// A child ended: it leaves the live tree, and any leaves still waiting
-    /// in its span are logged.
-    fn child_done<S>(&self, span: &SpanRef<'_, S>, outcome: &str)
+    /// in its span are logged. Its group is most often the one this thread
+    /// saw last: then no span is looked up (unless leaves wait in it).
+    fn child_ended<S>(&self, id: &Id, outcome: &str, ctx: &Context<'_, S>)
     where
-        S: for<'a> LookupSpan<'a>,
+        S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let Some(group) = group_of(span) else {
-            return;
-        };
-        let has_pending = {
-            let mut state = group.state();
-            let Some(child) = state.children.remove(&span.id().into_u64()) else {
-                return;
-            };
-            if outcome == cohort::ChildOutcome::Cancelled.as_str() {
-                state.seen_cancelled += 1;
+        let layer = self.shared.id;
+        let known = recent::with_last(layer, |group| remove_child(group, id, outcome)).flatten();
+        let has_pending = match known {
+            Some(has_pending) => has_pending,
+            None => {
+                let Some(span) = ctx.span(id) else {
+                    return;
+                };
+                let Some(parent) = span.parent() else {
+                    return;
+                };
+                let Some(group) = own_group(&parent) else {
+                    return;
+                };
+                recent::set(layer, parent.id().into_u64(), &group);
+                let Some(has_pending) = remove_child(&group, id, outcome) else {
+                    return;
+                };
+                has_pending
             }
-            child.has_pending
         };
         if has_pending {
-            self.flush_pending(span, Some(span.id()));
+            if let Some(span) = ctx.span(id) {
+                self.flush_pending(&span, Some(id.clone()));
+            }
         }
     }
 
@@ -252,6 +259,7 @@ impl CohortLayer {
                 return;
             }
             state.done = true;
+            live.close();
             let strays: Vec<_> = state.strays.drain().map(|(_, stray)| stray).collect();
             let reason = state.cancel.as_ref().map(|(reason, _)| reason.as_str());
             // A group dropped unfinished recorded no counts: use what the
@@ -417,6 +425,45 @@ impl CohortLayer {
             None => self.log_unseen(Some(&span.id()), records),
         }
     }
+}
+
+/// Whether any field of `event` holds an [`ErrorGroup`].
+fn carries_error_group(event: &Event<'_>) -> bool {
+    let mut found = false;
+    event.record(&mut ErrorGroups(|_: &ErrorGroup| found = true));
+    found
+}
+
+/// Enters a starting child in its group's live set.
+fn add_child(group: &LiveGroup, attrs: &span::Attributes<'_>, id: &Id, started: Instant) {
+    let mut state = group.state();
+    let mut fields = ChildFields {
+        state: &mut state,
+        index: None,
+        name: None,
+    };
+    attrs.record(&mut fields);
+    let (index, name) = (fields.index, fields.name);
+    let child = LiveChild {
+        index: index.unwrap_or(u64::MAX),
+        name: name.unwrap_or_else(|| Arc::from("")),
+        started,
+        unresponsive: false,
+        has_pending: false,
+    };
+    state.children.insert(id.into_u64(), child);
+    state.started += 1;
+}
+
+/// Takes an ended child out of its group's live set: whether leaves wait in
+/// its span, or `None` if it is not this group's.
+fn remove_child(group: &LiveGroup, id: &Id, outcome: &str) -> Option<bool> {
+    let mut state = group.state();
+    let child = state.children.remove(&id.into_u64())?;
+    if outcome == cohort::ChildOutcome::Cancelled.as_str() {
+        state.seen_cancelled += 1;
+    }
+    Some(child.has_pending)
 }
 
 impl Default for CohortLayer {
@@ -589,6 +636,13 @@ where
         if !fields.is_relevant() {
             return;
         }
+        if fields.child_outcome {
+            // Only a child span has a `child.outcome`.
+            if let Some(outcome) = fields.outcome {
+                self.child_ended(id, outcome, &ctx);
+            }
+            return;
+        }
         let Some(span) = ctx.span(id) else {
             return;
         };
@@ -602,12 +656,7 @@ where
                     self.group_done(&span, outcome, Some(id.clone()));
                 }
             }
-            Kind::Child => {
-                if let Some(outcome) = fields.outcome {
-                    self.child_done(&span, outcome);
-                }
-            }
-            _ => {}
+            Kind::Child | Kind::Task | Kind::Other => {}
         }
     }
 
@@ -623,6 +672,11 @@ where
             ]
             .contains(&meta.name())
         {
+            return;
+        }
+        if meta.target() != names::TARGET && !carries_error_group(event) {
+            // A service's own event, with no error tree in it: nothing to
+            // do, not even a look at its span.
             return;
         }
         let span = ctx.event_span(event);

@@ -83,6 +83,7 @@ mod leaves;
 mod live;
 mod metrics;
 mod pending;
+mod recent;
 mod shared;
 mod tree;
 

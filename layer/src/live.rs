@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
 use fnv::FnvHasher;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -35,6 +35,9 @@ pub(crate) struct LiveGroup {
     /// Recorded by cohort as the limit's queue grows and shrinks; read
     /// without the lock.
     pub queued: AtomicU64,
+    /// Set as the group is done, before its span closes (and its id can be
+    /// reused): read without the lock by [`crate::recent`].
+    closed: AtomicBool,
     pub state: Mutex<GroupState>,
 }
 
@@ -64,12 +67,25 @@ pub(crate) struct GroupState {
     pub seen_cancelled: u64,
     /// Set when the group is done: nothing is added after it.
     pub done: bool,
+    /// The last child's name: the next child's is most often the same, and
+    /// then shares it rather than copying it.
+    pub last_name: Option<Arc<str>>,
+}
+
+impl GroupState {
+    /// `name` as a shared string, the last child's if it is the same.
+    pub fn intern(&mut self, name: &str) -> Arc<str> {
+        match &self.last_name {
+            Some(last) if **last == *name => last.clone(),
+            _ => self.last_name.insert(Arc::from(name)).clone(),
+        }
+    }
 }
 
 #[derive(Debug)]
 pub(crate) struct LiveChild {
     pub index: u64,
-    pub name: String,
+    pub name: Arc<str>,
     pub started: Instant,
     pub unresponsive: bool,
     /// Leaves wait in the child's span for its end.
@@ -98,8 +114,20 @@ impl LiveGroup {
             created: Instant::now(),
             parent,
             queued: AtomicU64::new(fields.queued.unwrap_or(0)),
+            closed: AtomicBool::new(false),
             state: Mutex::new(state),
         }
+    }
+
+    /// The group is done; see [`Self::is_closed`].
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    /// Whether the group is done: its span may have closed, and its id be
+    /// another span's now.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     pub fn state(&self) -> std::sync::MutexGuard<'_, GroupState> {

@@ -19,6 +19,9 @@ pub(crate) struct Limits {
 }
 
 pub(crate) struct Shared {
+    /// This layer's own number, told apart from other layers' in the
+    /// thread-local cache of [`crate::recent`].
+    pub id: u64,
     seen: Mutex<Seen>,
     pub aggregates: Aggregates,
     sinks: Vec<Arc<dyn MetricSink>>,
@@ -43,7 +46,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     pub fn new(limits: Limits, sinks: Vec<Arc<dyn MetricSink>>) -> Self {
         crate::emit::register_callsites();
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             seen: Mutex::new(Seen::new(limits.seen_capacity)),
             aggregates: Aggregates::new(limits.max_group_names),
             sinks,

@@ -178,7 +178,7 @@ fn node(group: &LiveGroup, now: Instant) -> GroupNode {
         .values()
         .map(|child| ChildNode {
             index: child.index,
-            name: child.name.clone(),
+            name: child.name.to_string(),
             state: run_state,
             elapsed_s: now.saturating_duration_since(child.started).as_secs_f64(),
             unresponsive: child.unresponsive,
