@@ -6,12 +6,14 @@
 //! - `fan_out/{runtime}/{N}`: N trivial children, spawned and joined.
 //! - `first_failure/{runtime}`: N children sleep, one fails at once; the time
 //!   until the error surfaces with every sibling stopped.
-//! - `limit/{runtime}`: N children at most 100 at a time.
+//! - `limit/{runtime}`: N children at most 100 at a time, queued by `spawn`
+//!   or waited for by `spawn_when_free`.
 //!
 //! Run: `cargo bench -p cohort --bench fan_out`. Report ratios, not times.
 //!
-//! glibc's heap is pinned for the run (see [`steady_heap`]);
-//! `COHORT_BENCH_GLIBC_DEFAULTS=1` keeps its defaults.
+//! The allocator is glibc's, with its defaults, as a service runs it;
+//! `COHORT_BENCH_PIN_HEAP=1` pins its heap thresholds (see [`pin_heap`]) for
+//! a run to show beside it.
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -28,16 +30,15 @@ use tokio::task::JoinSet;
 /// The two runtimes every benchmark runs on: (name, worker threads).
 const RUNTIMES: [(&str, usize); 2] = [("current_thread", 0), ("multi_thread_2", 2)];
 
-/// Pins glibc's heap thresholds for the whole run. By default glibc hands
-/// memory back to the kernel after a burst of frees and raises its thresholds
-/// after each large free, so a benchmark's time depends on which benchmarks
-/// ran before it: cohort's 10k fan-out measured 4.0 ms right after
-/// `try_join_all` and 6.2 ms without it, in the same build. With fixed
-/// thresholds every benchmark sees the same heap, and memory freed by one
-/// iteration is reused by the next, as in a service under steady load.
-fn steady_heap() {
+/// With `COHORT_BENCH_PIN_HEAP=1`, pins glibc's heap thresholds for the
+/// whole run. By default glibc hands memory back to the kernel after a burst
+/// of frees and raises its thresholds after each large free, so a
+/// benchmark's time depends on which benchmarks ran before it. Pinned, every
+/// benchmark sees the same heap, and memory freed by one iteration is reused
+/// by the next. Not the default: users do not tune their allocator.
+fn pin_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("COHORT_BENCH_GLIBC_DEFAULTS").is_none() {
+    if std::env::var_os("COHORT_BENCH_PIN_HEAP").is_some() {
         // From glibc's <malloc.h>.
         const M_TRIM_THRESHOLD: i32 = -1;
         const M_MMAP_THRESHOLD: i32 = -3;
@@ -53,10 +54,8 @@ fn steady_heap() {
     }
 }
 
-/// A runtime with `workers` worker threads (0: current-thread). With a
-/// dispatcher, every worker thread records spans through it, as a service
-/// with a subscriber does.
-fn runtime(workers: usize, dispatch: Option<tracing::Dispatch>) -> Runtime {
+/// A runtime with `workers` worker threads (0: current-thread).
+fn runtime(workers: usize) -> Runtime {
     let mut builder = if workers == 0 {
         tokio::runtime::Builder::new_current_thread()
     } else {
@@ -64,11 +63,6 @@ fn runtime(workers: usize, dispatch: Option<tracing::Dispatch>) -> Runtime {
         b.worker_threads(workers);
         b
     };
-    if let Some(dispatch) = dispatch {
-        // The guard lives as long as the thread.
-        builder
-            .on_thread_start(move || std::mem::forget(tracing::dispatcher::set_default(&dispatch)));
-    }
     builder.enable_all().build().unwrap()
 }
 
@@ -115,12 +109,15 @@ async fn cohort_group(n: u64) -> u64 {
 }
 
 fn fan_out(c: &mut Criterion) {
-    steady_heap();
+    pin_heap();
     for (rt_name, workers) in RUNTIMES {
         let mut g = c.benchmark_group(format!("fan_out/{rt_name}"));
         g.sample_size(20);
-        for n in [10_000u64, 100_000] {
-            let rt = runtime(workers, None);
+        for n in [10_000u64, 100_000, 1_000_000] {
+            let rt = runtime(workers);
+            if n == 1_000_000 {
+                g.sample_size(10);
+            }
             g.bench_with_input(BenchmarkId::new("tokio_spawn", n), &n, |b, &n| {
                 b.to_async(&rt).iter(|| bare_spawn(n))
             });
@@ -133,23 +130,12 @@ fn fan_out(c: &mut Criterion) {
             g.bench_with_input(BenchmarkId::new("cohort", n), &n, |b, &n| {
                 b.to_async(&rt).iter(|| cohort_group(n))
             });
-            // A registry stores every span: the cost of a real subscriber's
-            // bookkeeping, without any output.
-            let dispatch = tracing::Dispatch::new(tracing_subscriber::registry());
-            let subscribed = runtime(workers, Some(dispatch.clone()));
-            g.bench_with_input(BenchmarkId::new("cohort_subscribed", n), &n, |b, &n| {
-                b.iter(|| {
-                    tracing::dispatcher::with_default(&dispatch, || {
-                        subscribed.block_on(cohort_group(n))
-                    })
-                })
-            });
         }
         g.finish();
     }
 }
 
-const SLEEPERS: u64 = 10_000;
+const SLEEPERS: u64 = 100_000;
 
 async fn sleeper(fail: bool) -> Result<(), std::io::Error> {
     if fail {
@@ -183,9 +169,9 @@ async fn cohort_first_failure(n: u64) -> bool {
 }
 
 fn first_failure(c: &mut Criterion) {
-    steady_heap();
+    pin_heap();
     for (rt_name, workers) in RUNTIMES {
-        let rt = runtime(workers, None);
+        let rt = runtime(workers);
         let mut g = c.benchmark_group(format!("first_failure/{rt_name}"));
         g.sample_size(20);
         g.bench_function(BenchmarkId::new("join_set", SLEEPERS), |b| {
@@ -240,10 +226,21 @@ async fn cohort_limit(n: u64) -> u64 {
     handles.into_iter().map(|h| h.into_output().unwrap()).sum()
 }
 
+/// Go's `Go` under `SetLimit`: the spawner waits for a slot.
+async fn cohort_when_free(n: u64) -> u64 {
+    let group = Group::builder("bench").limit(100).build().unwrap();
+    let mut handles = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        handles.push(group.spawn_when_free("child", yielding(i)).await.unwrap());
+    }
+    group.join().await.unwrap();
+    handles.into_iter().map(|h| h.into_output().unwrap()).sum()
+}
+
 fn limit(c: &mut Criterion) {
-    steady_heap();
+    pin_heap();
     for (rt_name, workers) in RUNTIMES {
-        let rt = runtime(workers, None);
+        let rt = runtime(workers);
         let mut g = c.benchmark_group(format!("limit/{rt_name}"));
         g.sample_size(20);
         g.bench_function(BenchmarkId::new("semaphore_tasks", LIMITED), |b| {
@@ -254,6 +251,9 @@ fn limit(c: &mut Criterion) {
         });
         g.bench_function(BenchmarkId::new("cohort_limit", LIMITED), |b| {
             b.to_async(&rt).iter(|| cohort_limit(LIMITED))
+        });
+        g.bench_function(BenchmarkId::new("cohort_when_free", LIMITED), |b| {
+            b.to_async(&rt).iter(|| cohort_when_free(LIMITED))
         });
         g.finish();
     }

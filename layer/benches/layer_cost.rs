@@ -1,24 +1,28 @@
-//! What the cohort layer adds per child, against the same subscriber without
-//! it, measured in the same run on a current-thread runtime:
+//! What the cohort layer adds per child, measured in the same run on a
+//! current-thread runtime, every case under a registry with a no-op layer on
+//! it (a bare registry frees no closed span, so its memory grows without
+//! bound and it is no baseline):
 //!
-//! - `layer/fan_out/{N}`: N trivial children of one group, spawned and joined,
-//!   with no subscriber, with a registry (which stores every span, tokio's
-//!   task spans included under `tokio_unstable`), and with the registry and
-//!   the cohort layer.
-//! - `layer/failures/{N}`: a supervise group whose N children all fail: the
-//!   error path, where each leaf is expanded, checked against the ids already
-//!   logged, and sent as an event (to a registry with no output).
+//! - `layer/fan_out/{case}/{N}`: N trivial children, spawned and joined:
+//!   `naive_spans` (the baseline: a `JoinSet` whose every task runs in an
+//!   `info_span!`), `cohort` (a group and its own spans) and
+//!   `cohort_layer` (the same under the cohort layer, filtered as documented).
+//! - `layer/failures/{case}/{N}`: a supervise group whose N children all
+//!   fail: the error path, where each leaf is expanded, checked against the
+//!   ids already logged, and sent as an event.
 //!
 //! Run: `cargo bench -p cohort-layer --bench layer_cost`. Report ratios.
 
 use std::convert::Infallible;
 use std::hint::black_box;
+use std::pin::Pin;
 
 use cohort::{Group, Policy};
 use cohort_layer::CohortLayer;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
-use tracing::Dispatch;
+use tracing::{Dispatch, Instrument as _};
+use tracing_subscriber::Layer;
 use tracing_subscriber::prelude::*;
 
 fn runtime() -> Runtime {
@@ -26,6 +30,25 @@ fn runtime() -> Runtime {
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// A layer that does nothing: with it on the registry, closed spans are freed.
+struct Noop;
+
+impl<S: tracing::Subscriber> Layer<S> for Noop {}
+
+/// The baseline: a `JoinSet`, each task in a span of its own.
+async fn naive_spans(n: u64) -> u64 {
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let child = async move { Ok::<_, Infallible>(black_box(i)) };
+        set.spawn(child.instrument(tracing::info_span!("child", index = i)));
+    }
+    let mut sum = 0;
+    while let Some(output) = set.join_next().await {
+        sum += output.unwrap().unwrap_or_default();
+    }
+    sum
 }
 
 async fn fan_out(n: u64) -> u64 {
@@ -68,46 +91,54 @@ async fn all_fail(n: u64) -> usize {
     group.join().await.unwrap_err().len()
 }
 
-/// The three subscribers compared: none, a registry, a registry with the layer.
-fn subscribers() -> [(&'static str, Option<Dispatch>); 3] {
-    [
-        ("no_subscriber", None),
-        (
-            "registry",
-            Some(Dispatch::new(tracing_subscriber::registry())),
-        ),
-        (
-            "registry_cohort_layer",
-            Some(Dispatch::new(
-                tracing_subscriber::registry().with(CohortLayer::new()),
-            )),
-        ),
-    ]
+/// A registry with a no-op layer, and with the cohort layer too.
+fn subscriber(with_layer: bool) -> Dispatch {
+    let registry = tracing_subscriber::registry().with(Noop);
+    if with_layer {
+        Dispatch::new(registry.with(CohortLayer::new().filtered()))
+    } else {
+        Dispatch::new(registry)
+    }
 }
 
-fn bench<F, Fut>(c: &mut Criterion, name: &str, sizes: &[u64], work: F)
+fn bench<F, Fut>(c: &mut Criterion, name: &str, n: u64, cases: &[(&str, bool, F)])
 where
-    F: Fn(u64) -> Fut + Copy,
+    F: Fn(u64) -> Fut,
     Fut: Future,
 {
     let rt = runtime();
     let mut g = c.benchmark_group(format!("layer/{name}"));
-    for &n in sizes {
-        for (label, dispatch) in subscribers() {
-            g.bench_with_input(BenchmarkId::new(label, n), &n, |b, &n| match &dispatch {
-                None => b.iter(|| rt.block_on(work(n))),
-                Some(dispatch) => {
-                    tracing::dispatcher::with_default(dispatch, || b.iter(|| rt.block_on(work(n))))
-                }
-            });
-        }
+    for (label, with_layer, work) in cases {
+        let dispatch = subscriber(*with_layer);
+        g.bench_with_input(BenchmarkId::new(*label, n), &n, |b, &n| {
+            tracing::dispatcher::with_default(&dispatch, || b.iter(|| rt.block_on(work(n))))
+        });
     }
     g.finish();
 }
 
+/// One case: its label, whether the cohort layer is on, and its work (boxed,
+/// once an iteration, so that the cases share one type).
+type Case<T> = (
+    &'static str,
+    bool,
+    fn(u64) -> Pin<Box<dyn Future<Output = T>>>,
+);
+
 fn layer_cost(c: &mut Criterion) {
-    bench(c, "fan_out", &[1_000, 10_000], fan_out);
-    bench(c, "failures", &[1_000], all_fail);
+    for n in [1_000, 10_000] {
+        let cases: [Case<u64>; 3] = [
+            ("naive_spans", false, |n| Box::pin(naive_spans(n))),
+            ("cohort", false, |n| Box::pin(fan_out(n))),
+            ("cohort_layer", true, |n| Box::pin(fan_out(n))),
+        ];
+        bench(c, "fan_out", n, &cases);
+    }
+    let cases: [Case<usize>; 2] = [
+        ("cohort", false, |n| Box::pin(all_fail(n))),
+        ("cohort_layer", true, |n| Box::pin(all_fail(n))),
+    ];
+    bench(c, "failures", 1_000, &cases);
 }
 
 criterion_group!(benches, layer_cost);
