@@ -127,6 +127,7 @@
 mod admission;
 mod body;
 mod builder;
+mod cancel_waiter;
 mod catch;
 mod child;
 mod config;

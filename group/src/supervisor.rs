@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Span;
 
 use crate::admission::Admission;
+use crate::cancel_waiter::CancelWaiter;
 use crate::config::Config;
 use crate::deadline::DeadlineExceeded;
 use crate::error_group::{ErrorGroup, Failure};
@@ -84,6 +85,10 @@ pub(crate) struct Supervisor {
     /// Cancels the scope body: failures, deadlines and drops only (see
     /// [`CancelReason::aborts_body`]).
     pub(crate) abort: CancellationToken,
+    /// Wakes the pending children of a group with no parent as it cancels
+    /// (see [`CancelWaiter`]); `None` for a nested group, whose children
+    /// wait on its token.
+    cancel_wake: Option<Arc<Notify>>,
     /// Wakes a spawner waiting for a slot under the limit
     /// ([`Self::reserve`]) as one frees with nobody queued for it, and all of
     /// them as the group cancels.
@@ -165,6 +170,8 @@ impl Supervisor {
             hold: hold.flatten(),
             ..State::default()
         };
+        let root = ambient.is_none() && owner.is_none();
+        let cancel_wake = root.then(|| Arc::new(Notify::new()));
         Self {
             name,
             runtime: Handle::try_current().ok(),
@@ -180,6 +187,7 @@ impl Supervisor {
             config,
             token,
             abort: CancellationToken::new(),
+            cancel_wake,
             slot_freed: Notify::new(),
             state: Mutex::new(state),
         }
@@ -215,6 +223,14 @@ impl Supervisor {
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What a pending child waits on to hear that the group cancels.
+    pub(crate) fn cancel_waiter(&self) -> CancelWaiter {
+        match &self.cancel_wake {
+            Some(wake) => CancelWaiter::group(wake),
+            None => CancelWaiter::token(&self.token),
+        }
     }
 
     /// Whether the group has started cancelling its children.
@@ -648,6 +664,9 @@ impl Supervisor {
             self.cancelling.store(true, Ordering::Release);
             trace::cancel_requested(self.span_id(), &self.name, reason, trigger);
             self.token.cancel();
+            if let Some(wake) = &self.cancel_wake {
+                wake.notify_waiters();
+            }
             // Spawners waiting for a slot are refused.
             self.slot_freed.notify_waiters();
         }

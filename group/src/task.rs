@@ -24,6 +24,7 @@ use tokio::time::Sleep;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tracing::Span;
 
+use crate::cancel_waiter::CancelWaiter;
 use crate::child::{Ctl, Ending, Starter};
 use crate::context::{self, Ambient};
 use crate::error_group::Failure;
@@ -84,9 +85,9 @@ pin_project_lite::pin_project! {
         // A queued child's cell, shared with its handle.
         pending: Option<Arc<Pending<Out<T>>>>,
         #[pin]
-        group_waiter: Option<WaitForCancellationFutureOwned>,
-        #[pin]
-        own_waiter: Option<WaitForCancellationFutureOwned>,
+        group_waiter: Option<CancelWaiter>,
+        // Boxed: only a child with a token of its own has one.
+        own_waiter: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
         // Boxed: only a child cancelled within a grace period needs it.
         grace: Option<Pin<Box<Sleep>>>,
         // The child's span, between polls.
@@ -108,8 +109,8 @@ impl<T> Extra<T> {
     }
 }
 
-/// Whether a token waiter, if there is one, has fired.
-fn fired(waiter: Pin<&mut Option<WaitForCancellationFutureOwned>>, cx: &mut Context<'_>) -> bool {
+/// Whether a waiter, if there is one, has fired.
+fn fired<W: Future<Output = ()>>(waiter: Pin<&mut Option<W>>, cx: &mut Context<'_>) -> bool {
     waiter
         .as_pin_mut()
         .is_some_and(|waiter| waiter.poll(cx).is_ready())
@@ -316,7 +317,8 @@ impl<T: Send + 'static> Settle<T> {
             || self.ctl.as_ref().is_some_and(|ctl| ctl.is_cancelled())
             || self.extra.as_mut().is_some_and(|extra| {
                 let extra = extra.as_mut().project();
-                fired(extra.group_waiter, cx) | fired(extra.own_waiter, cx)
+                let own = extra.own_waiter.as_mut().map(Pin::as_mut);
+                fired(extra.group_waiter, cx) | own.is_some_and(|own| own.poll(cx).is_ready())
             })
     }
 
@@ -330,8 +332,7 @@ impl<T: Send + 'static> Settle<T> {
             .get_or_insert_with(|| Box::pin(Extra::new(None, None)));
         let mut extra = extra.as_mut().project();
         if extra.group_waiter.is_none() {
-            let waiter = self.sup.token.clone().cancelled_owned();
-            extra.group_waiter.set(Some(waiter));
+            extra.group_waiter.set(Some(self.sup.cancel_waiter()));
         }
         if extra.own_waiter.is_none() {
             let own = match &self.ctl {
@@ -339,7 +340,7 @@ impl<T: Send + 'static> Settle<T> {
                 None => extra.own.clone(),
             };
             if let Some(own) = own {
-                extra.own_waiter.set(Some(own.cancelled_owned()));
+                *extra.own_waiter = Some(Box::pin(own.cancelled_owned()));
             }
         }
     }

@@ -38,6 +38,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "admission",
             "own_token",
+            "cancel_waiter",
             "supervisor",
             "membership",
             "queue",
