@@ -4,8 +4,8 @@
 //!
 //! Groups of benchmarks:
 //! - `fan_out/{runtime}/{N}`: N trivial children, spawned and joined.
-//! - `first_failure/{runtime}`: N children sleep, one fails at once; the time
-//!   until the error surfaces with every sibling stopped.
+//! - `first_failure/{runtime}`: N children wait, then one fails; the time
+//!   from its failure until the error is back with every sibling stopped.
 //! - `limit/{runtime}`: N children at most 100 at a time, queued by `spawn`
 //!   or waited for by `spawn_when_free`.
 //!
@@ -18,13 +18,14 @@
 use std::convert::Infallible;
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use cohort::Group;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use futures_util::StreamExt as _;
 use tokio::runtime::Runtime;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 
 /// The two runtimes every benchmark runs on: (name, worker threads).
@@ -137,35 +138,70 @@ fn fan_out(c: &mut Criterion) {
 
 const SLEEPERS: u64 = 100_000;
 
-async fn sleeper(fail: bool) -> Result<(), std::io::Error> {
-    if fail {
-        return Err(std::io::Error::other("boom"));
-    }
+/// Sleeps for an hour, once counted in by `started`.
+async fn sleeper(started: Arc<AtomicU64>) -> Result<(), std::io::Error> {
+    started.fetch_add(1, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(3600)).await;
     Ok(())
 }
 
-/// JoinSet: the first error surfaces from `join_next`; then abort the rest and
-/// wait for them, which is what the group does.
-async fn join_set_first_failure(n: u64) -> bool {
-    let mut set = JoinSet::new();
-    for i in 0..n {
-        set.spawn(sleeper(i == n / 2));
-    }
-    let failed = matches!(set.join_next().await, Some(Ok(Err(_))));
-    set.shutdown().await;
-    failed
+/// Fails once told to.
+async fn failing(started: Arc<AtomicU64>, go: Arc<Notify>) -> Result<(), std::io::Error> {
+    let told = go.notified();
+    started.fetch_add(1, Ordering::Relaxed);
+    told.await;
+    Err(std::io::Error::other("boom"))
 }
 
-async fn cohort_first_failure(n: u64) -> bool {
-    let group = Group::new("bench");
-    for i in 0..n {
-        // On a multi-threaded runtime the failure may land while we spawn.
-        if group.spawn("sleeper", sleeper(i == n / 2)).is_err() {
-            break;
-        }
+/// Until `started` counts `n`: every child waits where it is to be
+/// cancelled.
+async fn all_started(started: &AtomicU64, n: u64) {
+    while started.load(Ordering::Relaxed) < n {
+        tokio::task::yield_now().await;
     }
-    group.join().await.is_err()
+}
+
+/// JoinSet: the error surfaces from `join_next`; then `shutdown` aborts the
+/// rest and waits for them, which is what the group does. Timed from the
+/// failure's trigger to the last sibling's end.
+async fn join_set_first_failure(n: u64) -> Duration {
+    let (started, go) = (Arc::new(AtomicU64::new(0)), Arc::new(Notify::new()));
+    let mut set = JoinSet::new();
+    for _ in 1..n {
+        set.spawn(sleeper(started.clone()));
+    }
+    set.spawn(failing(started.clone(), go.clone()));
+    all_started(&started, n).await;
+    let failed_at = Instant::now();
+    go.notify_one();
+    let failed = matches!(set.join_next().await, Some(Ok(Err(_))));
+    set.shutdown().await;
+    assert!(failed);
+    failed_at.elapsed()
+}
+
+async fn cohort_first_failure(n: u64) -> Duration {
+    let (started, go) = (Arc::new(AtomicU64::new(0)), Arc::new(Notify::new()));
+    let group = Group::new("bench");
+    for _ in 1..n {
+        group.spawn("sleeper", sleeper(started.clone())).unwrap();
+    }
+    group
+        .spawn("failing", failing(started.clone(), go.clone()))
+        .unwrap();
+    all_started(&started, n).await;
+    let failed_at = Instant::now();
+    go.notify_one();
+    assert!(group.join().await.is_err());
+    failed_at.elapsed()
+}
+
+/// Times only the stretch from the failure to every sibling stopped.
+fn timed<Fut: Future<Output = Duration>>(
+    rt: &Runtime,
+    run: impl Fn() -> Fut,
+) -> impl FnMut(&mut criterion::Bencher<'_>) {
+    move |b| b.iter_custom(|iters| (0..iters).map(|_| rt.block_on(run())).sum())
 }
 
 fn first_failure(c: &mut Criterion) {
@@ -174,12 +210,14 @@ fn first_failure(c: &mut Criterion) {
         let rt = runtime(workers);
         let mut g = c.benchmark_group(format!("first_failure/{rt_name}"));
         g.sample_size(20);
-        g.bench_function(BenchmarkId::new("join_set", SLEEPERS), |b| {
-            b.to_async(&rt).iter(|| join_set_first_failure(SLEEPERS))
-        });
-        g.bench_function(BenchmarkId::new("cohort", SLEEPERS), |b| {
-            b.to_async(&rt).iter(|| cohort_first_failure(SLEEPERS))
-        });
+        g.bench_function(
+            BenchmarkId::new("join_set", SLEEPERS),
+            timed(&rt, || join_set_first_failure(SLEEPERS)),
+        );
+        g.bench_function(
+            BenchmarkId::new("cohort", SLEEPERS),
+            timed(&rt, || cohort_first_failure(SLEEPERS)),
+        );
         g.finish();
     }
 }

@@ -119,10 +119,13 @@
 //! admitted and one as it goes (built with `tokio_unstable`, the task's
 //! `group/child` name adds its string and tokio's copy of it). Its output
 //! waits in its task until its handle reads it, as with a bare
-//! `tokio::spawn`. So a fan-out frees its tasks together as its handles are
-//! read: on glibc's malloc, whose default trim threshold hands such a burst
-//! back to the kernel, raising the threshold helps large, frequent fan-outs
-//! (the repository's `BENCHMARKS.md` measures it).
+//! `tokio::spawn`, and the task is freed then, on the thread that reads it.
+//! With the allocator as it comes (glibc's, untuned), a fan-out of trivial
+//! children costs less than the same fan-out through a `JoinSet`; the
+//! repository's `BENCHMARKS.md` has the figures and the commands.
+//! A spawner under a limit that waits for a slot
+//! ([`GroupHandle::spawn_when_free`]) holds memory for the limit's children,
+//! not for every child it will spawn.
 
 mod admission;
 mod body;

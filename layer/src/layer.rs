@@ -14,11 +14,13 @@ use cohort::ErrorGroup;
 use cohort::telemetry as names;
 use tokio::time::Instant;
 use tracing::span::{self, Id};
+use tracing::subscriber::Interest;
 use tracing::{Dispatch, Event, Metadata, Subscriber};
 use tracing_subscriber::filter::Filtered;
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
+use crate::callsites::{Kind, kind};
 use crate::emit;
 use crate::fields::{ChildFields, ErrorGroups, EventFields, SpanFields};
 use crate::filter::CohortFilter;
@@ -67,25 +69,6 @@ pub struct CohortLayer {
 impl std::fmt::Debug for CohortLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CohortLayer").finish_non_exhaustive()
-    }
-}
-
-/// What a span is to the layer.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Group,
-    Child,
-    /// tokio's `runtime.spawn` span of a task.
-    Task,
-    Other,
-}
-
-pub(crate) fn kind(meta: &Metadata<'_>) -> Kind {
-    match (meta.target(), meta.name()) {
-        (names::TARGET, names::GROUP_SPAN) => Kind::Group,
-        (names::TARGET, names::CHILD_SPAN) => Kind::Child,
-        ("tokio::task", "runtime.spawn") => Kind::Task,
-        _ => Kind::Other,
     }
 }
 
@@ -608,6 +591,11 @@ where
 {
     fn on_register_dispatch(&self, subscriber: &Dispatch) {
         self.shared.emitter.register(subscriber);
+    }
+
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        crate::callsites::register(meta);
+        Interest::always()
     }
 
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &Id, ctx: Context<'_, S>) {

@@ -73,6 +73,7 @@
 #![forbid(unsafe_code)]
 
 mod builder;
+mod callsites;
 mod emit;
 mod fields;
 mod filter;
