@@ -11,6 +11,7 @@
 //! Arguments: worker threads (0 for a current-thread runtime; default 2) and
 //! what to run: `cohort` (default), `joinset` or `spawn` (the baselines),
 //! `yield` (children that wait once), `limit` (those, at most 100 at a time),
+//! `when_free` (the same, spawned with `spawn_when_free`),
 //! `stream` (`spawn_stream` of those, 100 in flight) or `permit` (its
 //! baseline: a semaphore permit taken before each `tokio::spawn`).
 
@@ -41,7 +42,9 @@ fn main() {
             .build()
     };
     let runtime = runtime.expect("a runtime");
-    runtime.block_on(async {
+    // The rounds run in a task of the runtime, as a service's handler does:
+    // a spawner that waits is woken as a task, not as a parked thread.
+    let rounds = runtime.spawn(async move {
         for _ in 0..rounds {
             let sum = match mode.as_str() {
                 "spawn" => bare_spawn().await,
@@ -49,12 +52,14 @@ fn main() {
                 "yield" => cohort(Waits::Once, None).await,
                 "limit" => cohort(Waits::Once, Some(100)).await,
                 "stream" => stream().await,
+                "when_free" => when_free().await,
                 "permit" => permit_then_spawn().await,
                 _ => cohort(Waits::Never, None).await,
             };
             black_box(sum);
         }
     });
+    runtime.block_on(rounds).expect("the rounds do not panic");
 }
 
 #[derive(Clone, Copy)]
@@ -83,6 +88,23 @@ async fn cohort(waits: Waits, limit: Option<usize>) -> u64 {
                 .spawn("child", child(i, waits))
                 .expect("the group is open"),
         );
+    }
+    group.join().await.expect("no child fails");
+    handles
+        .into_iter()
+        .filter_map(|h| h.into_output().ok())
+        .sum()
+}
+
+async fn when_free() -> u64 {
+    let group = cohort::Group::builder("profile")
+        .limit(100)
+        .build()
+        .expect("a valid limit");
+    let mut handles = Vec::with_capacity(*CHILDREN_N as usize);
+    for i in 0..*CHILDREN_N {
+        let child = group.spawn_when_free("child", child(i, Waits::Once));
+        handles.push(child.await.expect("the group is open"));
     }
     group.join().await.expect("no child fails");
     handles

@@ -114,10 +114,13 @@
 //!
 //! A child is one tokio task and, in a group without a limit or a grace
 //! period and with a string-literal child name, nothing else: no allocation
-//! of its own until it first waits (then one, for what wakes it on
-//! cancellation), no lock, and two atomic counts on the group, one as it is
-//! admitted and one as it goes (built with `tokio_unstable`, the task's
-//! `group/child` name adds its string and tokio's copy of it). Its output
+//! of its own, no lock, and two atomic counts on the group, one as it is
+//! admitted and one as it goes. One that waits leaves its waker with the
+//! group the first time (one lock), for the group's cancellation to wake it;
+//! in a group nested in another's child, it makes one box instead, to wait on
+//! the group's token. Built with `tokio_unstable`, the task's `group/child`
+//! name adds its string and tokio's copy of it. A subscriber that records
+//! spans adds a box for the child's span while it waits. Its output
 //! waits in its task until its handle reads it, as with a bare
 //! `tokio::spawn`, and the task is freed then, on the thread that reads it.
 //! With the allocator as it comes (glibc's, untuned), a fan-out of trivial
@@ -130,7 +133,6 @@
 mod admission;
 mod body;
 mod builder;
-mod cancel_waiter;
 mod catch;
 mod child;
 mod config;
@@ -149,6 +151,7 @@ mod own_token;
 mod panic;
 mod policy;
 mod queue;
+mod sleepers;
 mod spawn;
 mod spawn_error;
 mod split;

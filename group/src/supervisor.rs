@@ -24,7 +24,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
@@ -33,7 +33,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::Span;
 
 use crate::admission::Admission;
-use crate::cancel_waiter::CancelWaiter;
 use crate::config::Config;
 use crate::deadline::DeadlineExceeded;
 use crate::error_group::{ErrorGroup, Failure};
@@ -43,6 +42,7 @@ use crate::no_success::NoSuccess;
 use crate::outcome::{CancelReason, ChildOutcome, GroupOutcome};
 use crate::policy::Policy;
 use crate::queue::Deferred;
+use crate::sleepers::Sleepers;
 use crate::spawn_error::SpawnErrorKind;
 use crate::telemetry::{
     DEADLINE_ERROR_TYPE, DEADLINE_NAME, NO_SUCCESS_ERROR_TYPE, NO_SUCCESS_NAME,
@@ -85,10 +85,10 @@ pub(crate) struct Supervisor {
     /// Cancels the scope body: failures, deadlines and drops only (see
     /// [`CancelReason::aborts_body`]).
     pub(crate) abort: CancellationToken,
-    /// Wakes the pending children of a group with no parent as it cancels
-    /// (see [`CancelWaiter`]); `None` for a nested group, whose children
-    /// wait on its token.
-    cancel_wake: Option<Arc<Notify>>,
+    /// The pending children of a group with no parent, woken as it cancels
+    /// (see [`Sleepers`]); `None` for a nested group, whose children wait on
+    /// its token.
+    sleepers: Option<Mutex<Sleepers>>,
     /// Wakes a spawner waiting for a slot under the limit
     /// ([`Self::reserve`]) as one frees with nobody queued for it, and all of
     /// them as the group cancels.
@@ -171,7 +171,7 @@ impl Supervisor {
             ..State::default()
         };
         let root = ambient.is_none() && owner.is_none();
-        let cancel_wake = root.then(|| Arc::new(Notify::new()));
+        let sleepers = root.then(Mutex::default);
         Self {
             name,
             runtime: Handle::try_current().ok(),
@@ -187,7 +187,7 @@ impl Supervisor {
             config,
             token,
             abort: CancellationToken::new(),
-            cancel_wake,
+            sleepers,
             slot_freed: Notify::new(),
             state: Mutex::new(state),
         }
@@ -225,11 +225,29 @@ impl Supervisor {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// What a pending child waits on to hear that the group cancels.
-    pub(crate) fn cancel_waiter(&self) -> CancelWaiter {
-        match &self.cancel_wake {
-            Some(wake) => CancelWaiter::group(wake),
-            None => CancelWaiter::token(&self.token),
+    /// Whether a pending child is woken through [`Self::sleep`] (else it
+    /// waits on the group's token).
+    pub(crate) fn has_sleepers(&self) -> bool {
+        self.sleepers.is_some()
+    }
+
+    /// Leaves a pending child's waker for the group's cancellation: its key,
+    /// or `None` if the group is cancelling already (or has no sleepers).
+    pub(crate) fn sleep(&self, waker: &Waker) -> Option<u32> {
+        let sleepers = self.sleepers.as_ref()?;
+        sleepers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .add(waker)
+    }
+
+    /// A child that slept has ended.
+    pub(crate) fn woke(&self, key: u32) {
+        if let Some(sleepers) = &self.sleepers {
+            sleepers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(key);
         }
     }
 
@@ -664,8 +682,12 @@ impl Supervisor {
             self.cancelling.store(true, Ordering::Release);
             trace::cancel_requested(self.span_id(), &self.name, reason, trigger);
             self.token.cancel();
-            if let Some(wake) = &self.cancel_wake {
-                wake.notify_waiters();
+            if let Some(sleepers) = &self.sleepers {
+                let wakers = sleepers
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .wake_all();
+                wakers.into_iter().for_each(Waker::wake);
             }
             // Spawners waiting for a slot are refused.
             self.slot_freed.notify_waiters();

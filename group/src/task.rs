@@ -24,7 +24,6 @@ use tokio::time::Sleep;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tracing::Span;
 
-use crate::cancel_waiter::CancelWaiter;
 use crate::child::{Ctl, Ending, Starter};
 use crate::context::{self, Ambient};
 use crate::error_group::Failure;
@@ -84,8 +83,10 @@ pin_project_lite::pin_project! {
         starter: Option<Arc<dyn Starter>>,
         // A queued child's cell, shared with its handle.
         pending: Option<Arc<Pending<Out<T>>>>,
+        // The group's token, for a group nested in a child (see
+        // `crate::sleepers` for the others).
         #[pin]
-        group_waiter: Option<CancelWaiter>,
+        group_waiter: Option<WaitForCancellationFutureOwned>,
         // Boxed: only a child with a token of its own has one.
         own_waiter: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
         // Boxed: only a child cancelled within a grace period needs it.
@@ -200,6 +201,9 @@ where
 
 type Caught<T, E> = std::thread::Result<Result<T, E>>;
 
+/// A child not among its group's sleepers.
+const NOT_ASLEEP: u32 = u32::MAX;
+
 /// Records a child's ending exactly once: when its future settles, or, if the
 /// task is dropped before that (aborted through its handle, dropped from the
 /// queue by a cancellation, or at runtime shutdown), as cancelled. Made as
@@ -214,6 +218,9 @@ pub(crate) struct Settle<T> {
     /// Set only when the group has a grace period.
     ctl: Option<Arc<Ctl>>,
     extra: Option<Pin<Box<Extra<T>>>>,
+    /// Its key among the group's sleepers, once it waited (`NOT_ASLEEP`
+    /// before): in the padding after the flags, so the task stays as small.
+    sleeper: u32,
     /// The child holds one of the limit's slots, to give back as it ends.
     holds_slot: bool,
     phase: Phase,
@@ -232,6 +239,7 @@ impl<T> Settle<T> {
             index,
             ctl: None,
             extra: None,
+            sleeper: NOT_ASLEEP,
             holds_slot,
             phase: Phase::Fresh,
             settled: false,
@@ -322,26 +330,39 @@ impl<T: Send + 'static> Settle<T> {
             })
     }
 
-    /// The child went pending: it is to be woken by any cancellation.
+    /// The child went pending: it is to be woken by any cancellation. A
+    /// child of a group with no parent leaves its waker with the group, once
+    /// (no allocation); one nested deeper waits on its group's token.
     fn register(&mut self, cx: &mut Context<'_>) {
         if let Some(ctl) = &self.ctl {
             ctl.waker.register(cx.waker());
         }
-        let extra = self
-            .extra
-            .get_or_insert_with(|| Box::pin(Extra::new(None, None)));
-        let mut extra = extra.as_mut().project();
-        if extra.group_waiter.is_none() {
-            extra.group_waiter.set(Some(self.sup.cancel_waiter()));
-        }
-        if extra.own_waiter.is_none() {
-            let own = match &self.ctl {
-                Some(ctl) => ctl.own(),
-                None => extra.own.clone(),
-            };
-            if let Some(own) = own {
-                *extra.own_waiter = Some(Box::pin(own.cancelled_owned()));
+        if self.sup.has_sleepers() {
+            if self.sleeper == NOT_ASLEEP {
+                // `None`: the group is cancelling, which the caller sees next.
+                self.sleeper = self.sup.sleep(cx.waker()).unwrap_or(NOT_ASLEEP);
             }
+        } else {
+            let token = &self.sup.token;
+            let extra = self
+                .extra
+                .get_or_insert_with(|| Box::pin(Extra::new(None, None)));
+            let mut extra = extra.as_mut().project();
+            if extra.group_waiter.is_none() {
+                extra
+                    .group_waiter
+                    .set(Some(token.clone().cancelled_owned()));
+            }
+        }
+        if self.extra.as_ref().is_some_and(|e| e.own_waiter.is_some()) {
+            return;
+        }
+        let own = match &self.ctl {
+            Some(ctl) => ctl.own(),
+            None => self.extra.as_ref().and_then(|e| e.own.clone()),
+        };
+        if let Some(own) = own {
+            *self.extra().project().own_waiter = Some(Box::pin(own.cancelled_owned()));
         }
     }
 
@@ -409,7 +430,10 @@ impl<T> Settle<T> {
     /// The child went pending: its span is kept until the next poll. Only a
     /// child that waits stores it; one that finishes at once never does.
     fn wait<O>(&mut self, span: Span) -> Poll<O> {
-        *self.extra().project().span = span;
+        // A span no subscriber took needs no keeping (nor a box to keep it).
+        if !span.is_disabled() {
+            *self.extra().project().span = span;
+        }
         Poll::Pending
     }
 
@@ -431,6 +455,10 @@ impl<T> Settle<T> {
     /// the child's span; returns what the child's handle reads.
     fn finish(&mut self, ending: Ending<T>, span: Span) -> Out<T> {
         self.settled = true;
+        if self.sleeper != NOT_ASLEEP {
+            self.sup
+                .woke(std::mem::replace(&mut self.sleeper, NOT_ASLEEP));
+        }
         let starter = self.extra.as_ref().is_some_and(|e| e.starter.is_some());
         let ending = match ending {
             // The common case, kept lean: nothing to hand over.

@@ -1,8 +1,9 @@
 //! What the crate docs promise a child costs: its task, and no other
-//! allocation until it first waits (then one, for what wakes it on
-//! cancellation). Counted by a global allocator in this test binary, as the
-//! difference between two fan-outs, so that the group's own set-up cancels
-//! out.
+//! allocation, even once it waits (its waker is left with its group), unless
+//! its group is nested in another group's child (then one box, for the
+//! waiter on the group's token). Counted by a global allocator in this test
+//! binary, as the difference between two fan-outs, so that the group's own
+//! set-up cancels out.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::convert::Infallible;
@@ -52,16 +53,36 @@ async fn fan_out(n: usize, waits: bool) -> usize {
     ALLOCATIONS.load(Ordering::Relaxed) - before
 }
 
-/// Both cases in one test: the counter is global to this binary, and tests
+/// The same fan-out in a group nested in a child of another.
+async fn nested_fan_out(n: usize, waits: bool) -> usize {
+    let outer = Group::new("outer");
+    let inner = outer
+        .spawn("runs-the-fan-out", async move {
+            Ok::<_, Infallible>(fan_out(n, waits).await)
+        })
+        .unwrap();
+    outer.join().await.unwrap();
+    inner.into_output().unwrap()
+}
+
+/// Every case in one test: the counter is global to this binary, and tests
 /// running side by side would count each other.
 #[tokio::test(flavor = "current_thread")]
-async fn a_child_costs_its_task_and_one_box_once_it_waits() {
+async fn a_child_costs_its_task_and_a_nested_groups_waiting_child_one_box() {
     // Warm up: the runtime's own structures grow on first use.
     fan_out(2_000, true).await;
+    nested_fan_out(2_000, true).await;
 
     let per_child = (fan_out(2_000, false).await - fan_out(1_000, false).await) / 1_000;
     assert_eq!(per_child, 1 + TASK_NAME, "a child that finishes at once");
 
     let per_child = (fan_out(2_000, true).await - fan_out(1_000, true).await) / 1_000;
-    assert_eq!(per_child, 2 + TASK_NAME, "a child that waits once");
+    assert_eq!(per_child, 1 + TASK_NAME, "a child that waits once");
+
+    let nested = nested_fan_out(2_000, true).await - nested_fan_out(1_000, true).await;
+    assert_eq!(
+        nested / 1_000,
+        2 + TASK_NAME,
+        "a child of a nested group that waits once"
+    );
 }

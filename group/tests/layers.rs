@@ -38,7 +38,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "admission",
             "own_token",
-            "cancel_waiter",
+            "sleepers",
             "supervisor",
             "membership",
             "queue",
