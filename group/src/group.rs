@@ -9,7 +9,6 @@ use std::task::{Context, Poll};
 use std::num::NonZeroUsize;
 
 use futures_util::{FutureExt as _, Stream, StreamExt as _};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::body::{Body, BodyEnd};
@@ -25,6 +24,7 @@ use crate::queue::Pending;
 use crate::spawn_error::{SpawnError, SpawnErrorKind};
 use crate::start::Ready;
 use crate::start_error::StartError;
+use crate::stream_slots::StreamSlots;
 use crate::supervisor::{Reservation, Supervisor};
 use crate::telemetry::{BODY_NAME, NO_SUCCESS_NAME};
 
@@ -602,6 +602,28 @@ impl GroupHandle {
         E: IntoFailure<K>,
         K: 'static,
     {
+        let (name, index, ctl, link) = self.spawn_link(name, make, with_token, starter, slot)?;
+        Ok(ChildHandle::new(name, index, self.sup.clone(), ctl, link))
+    }
+
+    /// Spawns a child, and returns what its handle is made of: a caller that
+    /// keeps no handle (`spawn_stream`) drops them at once.
+    #[track_caller]
+    #[allow(clippy::type_complexity)]
+    fn spawn_link<F, T, E, K>(
+        &self,
+        name: Name,
+        make: impl FnOnce(Option<CancellationToken>) -> F,
+        with_token: bool,
+        starter: Option<Arc<dyn Starter>>,
+        slot: Slot<'_>,
+    ) -> Result<(Name, usize, Option<Arc<child::Ctl>>, Link<T>), SpawnError>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: IntoFailure<K>,
+        K: 'static,
+    {
         let refuse = |kind| SpawnError::new(&self.sup.name, name.to_shared(), kind);
         let runtime = self
             .sup
@@ -628,7 +650,7 @@ impl GroupHandle {
                 .map(|()| Link::Queued(pending))
         };
         let link = link.map_err(|e| refuse(SpawnErrorKind::Runtime(e)))?;
-        Ok(ChildHandle::new(name, index, self.sup.clone(), ctl, link))
+        Ok((name, index, ctl, link))
     }
 
     /// Spawns one child per item of `stream`, with at most `in_flight` of them
@@ -680,7 +702,7 @@ impl GroupHandle {
         K: 'static,
     {
         let name = name.into();
-        let slots = Arc::new(Semaphore::new(in_flight.get()));
+        let slots = StreamSlots::new(in_flight.get());
         let mut spawned = 0;
         // Made once, and polled only while a slot or the stream keeps the
         // loop waiting: an item that is ready at once costs no waiter on the
@@ -694,7 +716,7 @@ impl GroupHandle {
                 break;
             }
             let next = async {
-                let slot = slots.clone().acquire_owned().await.ok()?;
+                let slot = slots.take().await;
                 Some((slot, stream.next().await?))
             };
             tokio::pin!(next);
@@ -721,10 +743,12 @@ impl GroupHandle {
                 break;
             };
             let fut = make(item);
-            self.spawn(name.clone(), async move {
+            let child = async move {
                 let _slot = slot; // freed when the child ends, by any path
                 fut.await
-            })?;
+            };
+            // Nobody reads a streamed child's handle: none is made.
+            self.spawn_link(name.clone(), |_| child, false, None, Slot::QueueIfFull)?;
             spawned += 1;
         }
         Ok(spawned)

@@ -157,6 +157,7 @@ mod spawn_error;
 mod split;
 mod start;
 mod start_error;
+mod stream_slots;
 mod supervisor;
 mod sync;
 mod task;

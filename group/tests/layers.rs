@@ -39,6 +39,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "admission",
             "own_token",
             "sleepers",
+            "stream_slots",
             "supervisor",
             "membership",
             "queue",

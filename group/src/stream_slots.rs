@@ -1,0 +1,85 @@
+//! [`StreamSlots`]: how many of a stream's children may run at once, for
+//! `spawn_stream`. Each child holds a [`StreamSlot`] and gives it back as its
+//! task is dropped, by any path; the feeder waits for one before it pulls the
+//! next item. A counter and one waker, not a semaphore: there is only ever
+//! one waiter (the feeder), and giving a slot back takes no lock.
+
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::Poll;
+
+use crate::sync::{AtomicUsize, AtomicWaker, Ordering};
+
+#[derive(Debug)]
+pub(crate) struct StreamSlots {
+    taken: AtomicUsize,
+    limit: usize,
+    feeder: AtomicWaker,
+}
+
+/// One taken slot, given back as it drops.
+#[derive(Debug)]
+pub(crate) struct StreamSlot(Arc<StreamSlots>);
+
+impl StreamSlots {
+    pub(crate) fn new(limit: usize) -> Arc<Self> {
+        Arc::new(Self {
+            taken: AtomicUsize::new(0),
+            limit,
+            feeder: AtomicWaker::new(),
+        })
+    }
+
+    /// Takes a slot, at once if one is free, else once a child gives one
+    /// back. Only one caller at a time (the feeder).
+    pub(crate) async fn take(self: &Arc<Self>) -> StreamSlot {
+        poll_fn(|cx| {
+            if self.try_take() {
+                return Poll::Ready(StreamSlot(self.clone()));
+            }
+            self.feeder.register(cx.waker());
+            // A slot given back before the registration woke nobody.
+            if self.try_take() {
+                return Poll::Ready(StreamSlot(self.clone()));
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    fn try_take(&self) -> bool {
+        // Only the feeder takes: a load, then an add, cannot overshoot.
+        if self.taken.load(Ordering::Acquire) >= self.limit {
+            return false;
+        }
+        self.taken.fetch_add(1, Ordering::AcqRel);
+        true
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let slots = &self.0;
+        if slots.taken.fetch_sub(1, Ordering::AcqRel) == slots.limit {
+            // It was full: the feeder may be waiting.
+            slots.feeder.wake();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt as _;
+
+    #[test]
+    fn a_full_set_waits_until_a_slot_is_given_back() {
+        let slots = StreamSlots::new(2);
+        let a = slots.take().now_or_never().expect("free");
+        let _b = slots.take().now_or_never().expect("free");
+        let mut third = Box::pin(slots.take());
+        assert!((&mut third).now_or_never().is_none(), "full");
+        drop(a);
+        assert!(third.now_or_never().is_some(), "given back");
+    }
+}
