@@ -1,7 +1,10 @@
-//! Peak memory of the streaming form: 10M items through `spawn_stream` with at
+//! Peak memory and items/s of the streaming forms: up to 10M items with at
 //! most 100 in flight, against a baseline of one `tokio::spawn` per item gated
-//! by a semaphore acquired before spawning (flat memory, no supervision).
-//! Memory should not grow with the stream's length.
+//! by a semaphore acquired before spawning (flat memory, no supervision):
+//! `spawn_stream`, a loop over `spawn_when_free` under a limit of 100 (the
+//! spawner waits), and, up to 1M items, the same loop over `spawn` (every
+//! item queued as a stored future: memory grows with the items). Memory
+//! should not grow with the stream's length, but for the last.
 //!
 //! Run: `cargo bench -p cohort --bench stream_memory` (prints a table).
 
@@ -60,6 +63,22 @@ async fn cohort_stream(n: u64) {
     group.join().await.unwrap();
 }
 
+async fn cohort_when_free(n: u64) {
+    let group = Group::builder("stream").limit(IN_FLIGHT).build().unwrap();
+    for i in 0..n {
+        drop(group.spawn_when_free("item", item(i)).await.unwrap());
+    }
+    group.join().await.unwrap();
+}
+
+async fn cohort_queued(n: u64) {
+    let group = Group::builder("stream").limit(IN_FLIGHT).build().unwrap();
+    for i in 0..n {
+        drop(group.spawn("item", item(i)).unwrap());
+    }
+    group.join().await.unwrap();
+}
+
 async fn semaphore_spawn(n: u64) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     for i in 0..n {
@@ -102,10 +121,15 @@ fn main() {
     };
     println!("items       workload          peak KiB   seconds   items/s");
     for n in sizes {
-        for (name, result) in [
+        let mut runs = vec![
             ("semaphore_spawn", measure(|| semaphore_spawn(n))),
             ("cohort_stream", measure(|| cohort_stream(n))),
-        ] {
+            ("cohort_when_free", measure(|| cohort_when_free(n))),
+        ];
+        if n <= 1_000_000 {
+            runs.push(("cohort_queued", measure(|| cohort_queued(n))));
+        }
+        for (name, result) in runs {
             let (peak, secs) = result;
             println!(
                 "{n:<11} {name:<17} {:>8}   {secs:>7.2}   {:>9.0}",
