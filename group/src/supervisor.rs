@@ -356,8 +356,11 @@ impl Supervisor {
             return self.open().map(|()| Reservation { sup: None });
         }
         loop {
-            // Registered before looking, so that a slot freed in between
-            // (or the group's cancellation) still wakes this spawner.
+            if let Some(slot) = self.try_reserve()? {
+                return Ok(slot);
+            }
+            // Registered before looking again, so that a slot freed in
+            // between (or the group's cancellation) still wakes this spawner.
             let freed = self.slot_freed.notified();
             tokio::pin!(freed);
             freed.as_mut().enable();
@@ -374,6 +377,17 @@ impl Supervisor {
             freed.await;
             drop(waiting);
         }
+    }
+
+    /// A slot if one is free now, without registering to wait for one.
+    fn try_reserve(&self) -> Result<Option<Reservation<'_>>, SpawnErrorKind> {
+        self.open()?;
+        let mut state = self.state();
+        if !self.has_slot(&state) {
+            return Ok(None);
+        }
+        state.running += 1;
+        Ok(Some(Reservation { sup: Some(self) }))
     }
 
     /// `Ok` while the group takes new children; else why not.

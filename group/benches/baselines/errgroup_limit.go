@@ -1,6 +1,7 @@
 // Go's errgroup under SetLimit, the baseline of cohort's `limit` benchmark
 // (group/benches/fan_out.rs): 10,000 children, at most 100 at a time, each
-// yielding once and returning its index; the median of 200 rounds.
+// yielding once and returning its index; the median of ROUNDS rounds (200
+// unless set: callgrind counts instructions over 1 and 6).
 //
 // Not part of the build. With Debian's golang-go and
 // golang-golang-x-sync-dev packages:
@@ -12,8 +13,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"sort"
+	"strconv"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -44,8 +47,12 @@ func limited() int64 {
 }
 
 func main() {
-	times := make([]float64, 0, 200)
-	for r := 0; r < 200; r++ {
+	rounds := 200
+	if n, err := strconv.Atoi(os.Getenv("ROUNDS")); err == nil && n > 0 {
+		rounds = n
+	}
+	times := make([]float64, 0, rounds)
+	for r := 0; r < rounds; r++ {
 		start := time.Now()
 		if limited() != children*(children-1)/2 {
 			panic("wrong sum")
