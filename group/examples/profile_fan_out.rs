@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Arguments: worker threads (0 for a current-thread runtime; default 2) and
-//! what to run: `cohort` (default), `joinset` or `spawn` (the baselines),
+//! what to run: `cohort` (default), `joinset` or `spawn` (the baselines;
+//! `spawn_yield`: bare tasks that wait once),
 //! `yield` (children that wait once), `limit` (those, at most 100 at a time),
 //! `when_free` (the same, spawned with `spawn_when_free`),
 //! `stream` (`spawn_stream` of those, 100 in flight) or `permit` (its
@@ -47,7 +48,8 @@ fn main() {
     let rounds = runtime.spawn(async move {
         for _ in 0..rounds {
             let sum = match mode.as_str() {
-                "spawn" => bare_spawn().await,
+                "spawn" => bare_spawn(Waits::Never).await,
+                "spawn_yield" => bare_spawn(Waits::Once).await,
                 "joinset" => join_set().await,
                 "yield" => cohort(Waits::Once, None).await,
                 "limit" => cohort(Waits::Once, Some(100)).await,
@@ -151,9 +153,9 @@ async fn join_set() -> u64 {
     sum
 }
 
-async fn bare_spawn() -> u64 {
+async fn bare_spawn(waits: Waits) -> u64 {
     let handles: Vec<_> = (0..*CHILDREN_N)
-        .map(|i| tokio::spawn(child(i, Waits::Never)))
+        .map(|i| tokio::spawn(child(i, waits)))
         .collect();
     let mut sum = 0;
     for handle in handles {
