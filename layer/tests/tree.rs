@@ -114,3 +114,43 @@ async fn groups_run_by_a_scope_body_nest_under_it() {
         .await
         .unwrap();
 }
+
+/// Two layers in one process, each in its own subscriber, on one thread:
+/// their registries hand out the same span ids, and a child starting or
+/// ending under one never lands in the other's groups.
+#[tokio::test(start_paused = true)]
+async fn two_layers_on_one_thread_keep_their_groups_apart() {
+    let (_, first, _first) = install();
+    let a = Group::new("a");
+    a.spawn("waits", forever::<()>()).unwrap();
+    tokio::task::yield_now().await; // `waits` starts, under the first layer
+    {
+        let (_, second, _second) = install();
+        let b = Group::new("b");
+        for i in 0..2 {
+            b.spawn(format!("b-{i}"), forever::<()>()).unwrap();
+        }
+        tokio::task::yield_now().await; // they start, under the second layer
+        assert_eq!(
+            second.tree().to_string(),
+            "b (fail_fast) running · open 0.000s\n├── [0] b-0: running 0.000s\n└── [1] b-1: running 0.000s\n"
+        );
+        assert_eq!(
+            first.tree().to_string(),
+            "a (fail_fast) running · open 0.000s\n└── [0] waits: running 0.000s\n"
+        );
+        b.cancel();
+        b.join().await.unwrap();
+        assert!(second.tree().groups.is_empty());
+        let b = second.metrics().group("b").cloned().unwrap();
+        assert_eq!((b.runs.get("cancelled"), b.spawned), (Some(&1), 2));
+    }
+    assert_eq!(
+        first.tree().to_string(),
+        "a (fail_fast) running · open 0.000s\n└── [0] waits: running 0.000s\n"
+    );
+    a.cancel();
+    a.join().await.unwrap();
+    assert!(first.tree().groups.is_empty());
+    assert!(first.metrics().group("b").is_none());
+}
