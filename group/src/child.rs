@@ -2,8 +2,8 @@
 //! cancels it alone when its group has a grace period; [`Ending`] is how its
 //! future ended.
 //!
-//! A child costs one allocation, the task tokio makes for it, until it first
-//! waits (see `Extra` in the task). Its output goes back to its handle through
+//! A child costs one allocation, the task tokio makes for it; one that waits
+//! adds a box only in the cases `Extra` (in the task) lists. Its output goes back to its handle through
 //! that task's `JoinHandle`, and cancelling it alone is `JoinHandle::abort`,
 //! which is exactly "stop at the next `.await`". Only a group with a grace
 //! period needs a way into a running child (to say "finish up" without

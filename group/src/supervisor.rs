@@ -8,7 +8,10 @@
 //!
 //! The hot path takes no lock: admission and a successful child's settling
 //! are two atomic read-modify-writes. The lock guards what only failures,
-//! cancellations, the limit's queue and the alarm need.
+//! cancellations, the limit's queue and the alarm need; a child that waits
+//! takes the sleepers' own lock twice, to leave its waker and to take it
+//! back (see [`Sleepers`]). A spawner waiting for a slot
+//! ([`Supervisor::reserve`]) is woken as a slot frees.
 //!
 //! Over the limit, a child waits in a queue as its (boxed) task future, not as a
 //! spawned task (see [`crate::queue`]), and is handed to the runtime when a
