@@ -9,7 +9,7 @@ mod support;
 use std::net::{TcpListener, TcpStream};
 
 use cohort_layer::LeakDetection;
-use support::{env, run_checkout};
+use support::run_checkout;
 
 #[test]
 fn console_serves_while_cohort_still_sees_tasks() {
@@ -22,11 +22,7 @@ fn console_serves_while_cohort_still_sees_tasks() {
     // SAFETY: this test binary has no other test, and no thread reads the
     // environment while it is set.
     unsafe { std::env::set_var("TOKIO_CONSOLE_BIND", format!("127.0.0.1:{port}")) };
-    let (dispatch, telemetry) = cohort_otlp::builder()
-        .env(env(&[]))
-        .without_fmt()
-        .build()
-        .unwrap();
+    let (dispatch, telemetry) = support::subscriber(&[]);
     let tree = run_checkout(&dispatch);
     assert_eq!(tree.leaves().len(), 2);
     // Its server starts on a thread of its own: ready when it accepts.

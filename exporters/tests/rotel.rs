@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::receiver::{Received, receiver};
-use support::{checkouts_on_workers, complete, env, run_checkout};
+use support::{checkouts_on_workers, complete, run_checkout};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -108,11 +108,7 @@ fn everything_arrives_through_rotel() {
     let Some((_agent, endpoint, log_path)) = start_rotel(&upstream) else {
         return;
     };
-    let (dispatch, telemetry) = cohort_otlp::builder()
-        .env(env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]))
-        .without_fmt()
-        .build()
-        .unwrap();
+    let (dispatch, telemetry) = support::subscriber(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]);
     let tree = run_checkout(&dispatch);
     let delivery = telemetry.shutdown();
     assert!(

@@ -15,7 +15,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use support::receiver::{Received, traces_only_receiver};
-use support::{checkout, env};
+use support::checkout;
 use tokio_stream::wrappers::TcpListenerStream;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, Layer};
@@ -85,11 +85,7 @@ fn grpc_traces_only(rt: &tokio::runtime::Runtime) -> (String, std::sync::mpsc::R
 fn export_to(
     vars: &[(&str, &str)],
 ) -> std::collections::BTreeMap<cohort_otlp::Signal, cohort_otlp::Delivery> {
-    let (dispatch, telemetry) = cohort_otlp::builder()
-        .env(env(vars))
-        .without_fmt()
-        .build()
-        .unwrap();
+    let (dispatch, telemetry) = support::subscriber(vars);
     tracing::dispatcher::with_default(&dispatch, || {
         for _ in 0..3 {
             tokio::runtime::Builder::new_current_thread()

@@ -118,11 +118,7 @@ fn bad_settings_are_errors_from_init_not_panics() {
 
 #[test]
 fn with_nothing_configured_nothing_is_exported_and_the_layer_still_works() {
-    let (dispatch, telemetry) = cohort_otlp::builder()
-        .env(env(&[]))
-        .without_fmt()
-        .build()
-        .unwrap();
+    let (dispatch, telemetry) = support::subscriber(&[]);
     assert!(!telemetry.is_exporting());
     let tree = support::run_checkout(&dispatch);
     assert_eq!(tree.leaves().len(), 2);

@@ -281,18 +281,10 @@ impl Supervisor {
         let Some(limit) = self.config.limit else {
             return self.admit(child, false);
         };
-        {
-            let mut state = self.state();
-            if !self.has_slot(&state) {
-                return Err(SpawnErrorKind::AtLimit(limit));
-            }
-            state.running += 1;
-        }
-        self.admit(child, true).inspect_err(|_| {
-            // Refused as the group closes: the slot goes back unused (the
-            // queue is dropped on cancellation, so nobody waits for it).
-            self.state().running -= 1;
-        })
+        let slot = self.take_slot(&mut self.state());
+        let slot = slot.ok_or(SpawnErrorKind::AtLimit(limit))?;
+        // Refused as the group closes, the slot goes back as it drops.
+        self.admit(child, true).inspect(|_| slot.used())
     }
 
     /// Admits one child: its spawn index, its place in the live set, and
@@ -359,7 +351,9 @@ impl Supervisor {
             return self.open().map(|()| Reservation { sup: None });
         }
         loop {
-            if let Some(slot) = self.try_reserve()? {
+            // A free slot first, without registering to wait for one.
+            self.open()?;
+            if let Some(slot) = self.take_slot(&mut self.state()) {
                 return Ok(slot);
             }
             // Registered before looking again, so that a slot freed in
@@ -370,9 +364,8 @@ impl Supervisor {
             let waiting = {
                 self.open()?;
                 let mut state = self.state();
-                if self.has_slot(&state) {
-                    state.running += 1;
-                    return Ok(Reservation { sup: Some(self) });
+                if let Some(slot) = self.take_slot(&mut state) {
+                    return Ok(slot);
                 }
                 state.reserving += 1;
                 Waiting(self)
@@ -382,15 +375,14 @@ impl Supervisor {
         }
     }
 
-    /// A slot if one is free now, without registering to wait for one.
-    fn try_reserve(&self) -> Result<Option<Reservation<'_>>, SpawnErrorKind> {
-        self.open()?;
-        let mut state = self.state();
-        if !self.has_slot(&state) {
-            return Ok(None);
+    /// Takes a slot under the limit if one is free, for a child about to be
+    /// admitted with it.
+    fn take_slot(&self, state: &mut State) -> Option<Reservation<'_>> {
+        if !self.has_slot(state) {
+            return None;
         }
         state.running += 1;
-        Ok(Some(Reservation { sup: Some(self) }))
+        Some(Reservation { sup: Some(self) })
     }
 
     /// `Ok` while the group takes new children; else why not.

@@ -112,8 +112,8 @@ impl<T> Extra<T> {
     }
 }
 
-/// Whether a waiter, if there is one, has fired.
-fn fired<W: Future<Output = ()>>(waiter: Pin<&mut Option<W>>, cx: &mut Context<'_>) -> bool {
+/// Whether a token waiter, if there is one, has fired.
+fn fired(waiter: Pin<&mut Option<WaitForCancellationFutureOwned>>, cx: &mut Context<'_>) -> bool {
     waiter
         .as_pin_mut()
         .is_some_and(|waiter| waiter.poll(cx).is_ready())
@@ -339,12 +339,14 @@ impl<T: Send + 'static> Settle<T> {
         if let Some(ctl) = &self.ctl {
             ctl.waker.register(cx.waker());
         }
-        if self.sup.has_sleepers() {
-            if self.sleeper == NOT_ASLEEP {
-                // `None`: the group is cancelling, which the caller sees next.
-                self.sleeper = self.sup.sleep(cx.waker()).unwrap_or(NOT_ASLEEP);
-            }
-        } else {
+        if self.sleeper == NOT_ASLEEP && self.sup.has_sleepers() {
+            self.sleeper = self.sup.sleep(cx.waker()).unwrap_or(NOT_ASLEEP);
+        }
+        // Not among sleepers: a nested group's child, or one the sleepers
+        // refused (they number 4 billion): the token wakes it. Refused
+        // because the group is cancelling, it needs no waking: the caller
+        // sees the flag next.
+        if self.sleeper == NOT_ASLEEP && !self.sup.is_cancelling() {
             let token = &self.sup.token;
             let extra = self
                 .extra

@@ -79,6 +79,25 @@ async fn a_child_costs_its_task_and_a_nested_groups_waiting_child_one_box() {
     let per_child = (fan_out(2_000, true).await - fan_out(1_000, true).await) / 1_000;
     assert_eq!(per_child, 1 + TASK_NAME, "a child that waits once");
 
+    // A subscriber that records spans: a waiting child keeps its span
+    // between polls, in its box.
+    {
+        use tracing_subscriber::prelude::*;
+        struct Noop;
+        impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Noop {}
+        let _subscriber =
+            tracing::subscriber::set_default(tracing_subscriber::registry().with(Noop));
+        fan_out(2_000, true).await; // the registry's slab grows on first use
+        let quick = (fan_out(2_000, false).await - fan_out(1_000, false).await) / 1_000;
+        assert_eq!(
+            quick,
+            1 + TASK_NAME,
+            "a child that finishes at once, recorded"
+        );
+        let waits = (fan_out(2_000, true).await - fan_out(1_000, true).await) / 1_000;
+        assert_eq!(waits, 2 + TASK_NAME, "a child that waits once, recorded");
+    }
+
     let nested = nested_fan_out(2_000, true).await - nested_fan_out(1_000, true).await;
     assert_eq!(
         nested / 1_000,

@@ -20,6 +20,16 @@ pub fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + 'static 
     move |name| vars.get(name).cloned()
 }
 
+/// The subscriber and its exporters for the settings `vars`, without the
+/// fmt layer (test output stays readable).
+pub fn subscriber(vars: &[(&str, &str)]) -> (tracing::Dispatch, cohort_otlp::Telemetry) {
+    cohort_otlp::builder()
+        .env(env(vars))
+        .without_fmt()
+        .build()
+        .unwrap()
+}
+
 #[derive(Debug)]
 pub struct Declined;
 
@@ -116,11 +126,7 @@ pub fn complete(spans: &[Span]) -> BTreeMap<&[u8], Vec<&Span>> {
 /// worker threads, and shuts down while the runtime still runs (as `main`
 /// does at its end), asserting that nothing was lost.
 pub fn checkouts_on_workers(vars: &[(&str, &str)], runs: usize) {
-    let (dispatch, telemetry) = cohort_otlp::builder()
-        .env(env(vars))
-        .without_fmt()
-        .build()
-        .unwrap();
+    let (dispatch, telemetry) = subscriber(vars);
     tracing::dispatcher::with_default(&dispatch, || {
         let rt = workers_with(&dispatch, 2).unwrap();
         rt.block_on(async {
