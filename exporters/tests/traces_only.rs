@@ -14,8 +14,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use support::receiver::{Received, traces_only_receiver};
 use support::checkout;
+use support::receiver::{Received, traces_only_receiver};
 use tokio_stream::wrappers::TcpListenerStream;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, Layer};
