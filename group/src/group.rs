@@ -2,7 +2,6 @@
 //! handle that spawns into it.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -13,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::body::{Body, BodyEnd};
 use crate::builder::GroupBuilder;
+use crate::cancel_watch::CancelWatch;
 use crate::child::{self, Starter};
 use crate::error_group::{ErrorGroup, Failure};
 use crate::handle::{ChildHandle, Link};
@@ -24,7 +24,7 @@ use crate::queue::Pending;
 use crate::spawn_error::{SpawnError, SpawnErrorKind};
 use crate::start::Ready;
 use crate::start_error::StartError;
-use crate::stream_slots::StreamSlots;
+use crate::stream_slots::{Slotted, StreamSlots};
 use crate::supervisor::{Reservation, Supervisor};
 use crate::telemetry::{BODY_NAME, NO_SUCCESS_NAME};
 
@@ -704,11 +704,11 @@ impl GroupHandle {
         let name = name.into();
         let slots = StreamSlots::new(in_flight.get());
         let mut spawned = 0;
-        // Made once, and polled only while a slot or the stream keeps the
-        // loop waiting: an item that is ready at once costs no waiter on the
-        // group's token, only a look at the group's flag.
-        let cancelled = self.sup.token.cancelled();
-        tokio::pin!(stream, cancelled);
+        // Made once, and looked at only while a slot or the stream keeps the
+        // loop waiting: an item that is ready at once costs no more than a
+        // look at the group's flag.
+        let mut cancel = CancelWatch::new(&self.sup);
+        tokio::pin!(stream);
         loop {
             // A finished group is not cancelling: the next item's spawn is
             // refused, an error, as a spawn would be.
@@ -724,17 +724,15 @@ impl GroupHandle {
             let next = std::future::poll_fn(|cx| {
                 // Woken, the group's cancellation comes first: the slot it
                 // freed must not pull one more item.
-                let watch = |cancelled: Pin<&mut _>, cx: &mut Context<'_>| {
-                    !self.sup.is_settled() && Future::poll(cancelled, cx).is_ready()
-                };
-                if woken && watch(cancelled.as_mut(), cx) {
+                let mut watch = |cx: &mut Context<'_>| !self.sup.is_settled() && cancel.poll(cx);
+                if woken && watch(cx) {
                     return Poll::Ready(None);
                 }
                 if let Poll::Ready(next) = next.as_mut().poll(cx) {
                     return Poll::Ready(next);
                 }
                 woken = true;
-                if watch(cancelled.as_mut(), cx) {
+                if watch(cx) {
                     return Poll::Ready(None);
                 }
                 Poll::Pending
@@ -742,11 +740,8 @@ impl GroupHandle {
             let Some((slot, item)) = next.await else {
                 break;
             };
-            let fut = make(item);
-            let child = async move {
-                let _slot = slot; // freed when the child ends, by any path
-                fut.await
-            };
+            // The slot is freed when the child ends, by any path.
+            let child = Slotted::new(make(item), slot);
             // Nobody reads a streamed child's handle: none is made.
             self.spawn_link(name.clone(), |_| child, false, None, Slot::QueueIfFull)?;
             spawned += 1;

@@ -133,6 +133,7 @@
 mod admission;
 mod body;
 mod builder;
+mod cancel_watch;
 mod catch;
 mod child;
 mod config;

@@ -4,9 +4,10 @@
 //! next item. A counter and one waker, not a semaphore: there is only ever
 //! one waiter (the feeder), and giving a slot back takes no lock.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use crate::sync::{AtomicUsize, AtomicWaker, Ordering};
 
@@ -67,6 +68,41 @@ impl Drop for StreamSlot {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// A streamed child's future with its slot, given back as the future
+    /// completes (or as both are dropped unfinished). A struct rather than an
+    /// `async` block: the block would keep the future twice over (as its
+    /// capture and as the value it awaits), and a task that large is copied
+    /// with `memcpy` at each of its moves into tokio.
+    pub(crate) struct Slotted<F> {
+        #[pin]
+        fut: F,
+        slot: Option<StreamSlot>,
+    }
+}
+
+impl<F> Slotted<F> {
+    pub(crate) fn new(fut: F, slot: StreamSlot) -> Self {
+        Self {
+            fut,
+            slot: Some(slot),
+        }
+    }
+}
+
+impl<F: Future> Future for Slotted<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let out = this.fut.poll(cx);
+        if out.is_ready() {
+            this.slot.take();
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +117,32 @@ mod tests {
         assert!((&mut third).now_or_never().is_none(), "full");
         drop(a);
         assert!(third.now_or_never().is_some(), "given back");
+    }
+
+    #[test]
+    fn a_slotted_future_gives_its_slot_back_as_it_completes_or_drops() {
+        let slots = StreamSlots::new(1);
+        let slot = slots.take().now_or_never().expect("free");
+        // Pending at its first poll, ready at its second.
+        let mut polled = false;
+        let once = poll_fn(move |_| {
+            if std::mem::replace(&mut polled, true) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        });
+        let mut child = Box::pin(Slotted::new(once, slot));
+        assert!((&mut child).now_or_never().is_none(), "still running");
+        assert!(slots.take().now_or_never().is_none(), "the child holds it");
+        assert!((&mut child).now_or_never().is_some(), "done");
+        // Completed, not yet dropped: the slot is back already.
+        let slot = slots
+            .take()
+            .now_or_never()
+            .expect("given back on completion");
+        drop(Slotted::new(std::future::pending::<()>(), slot));
+        assert!(slots.take().now_or_never().is_some(), "given back on drop");
+        drop(child);
     }
 }

@@ -41,6 +41,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "sleepers",
             "stream_slots",
             "supervisor",
+            "cancel_watch",
             "membership",
             "queue",
             "context",

@@ -148,3 +148,96 @@ async fn streaming_into_a_finished_group_is_an_error_naming_the_child() {
     assert!(matches!(err.kind(), SpawnErrorKind::Closed));
     assert_eq!(err.child(), "item");
 }
+
+/// A feeder waiting on its stream, not on a slot, stops when its group
+/// cancels: a group with no parent wakes it as it cancels.
+#[tokio::test(start_paused = true)]
+async fn a_feeder_waiting_on_its_stream_stops_when_its_group_cancels() {
+    let group = Group::new("ingest");
+    let g = group.handle();
+    let canceller = group.handle();
+    let (spawned, ()) = tokio::join!(
+        g.spawn_stream(
+            "item",
+            futures_util::stream::pending::<u64>(),
+            n(4),
+            corrupt_at_5
+        ),
+        async move {
+            sleep(ms(5)).await;
+            canceller.cancel();
+        },
+    );
+    assert_eq!(spawned.unwrap(), 0);
+    group.join().await.unwrap();
+}
+
+/// The same in a group nested in a child, cancelled through its parent: the
+/// nested feeder learns of it from its group's token.
+#[tokio::test(start_paused = true)]
+async fn a_nested_feeder_waiting_on_its_stream_stops_when_the_parent_cancels() {
+    let outer = Group::new("outer");
+    let child = outer
+        .spawn("nested", async {
+            let inner = Group::new("inner");
+            let spawned = inner
+                .handle()
+                .spawn_stream(
+                    "item",
+                    futures_util::stream::pending::<u64>(),
+                    n(4),
+                    corrupt_at_5,
+                )
+                .await;
+            inner.join().await.ok();
+            Ok::<_, ValueError>(spawned.unwrap())
+        })
+        .unwrap();
+    let started = Instant::now();
+    let canceller = outer.handle();
+    tokio::spawn(async move {
+        sleep(ms(5)).await;
+        canceller.cancel();
+    });
+    outer.join().await.unwrap();
+    assert_eq!(started.elapsed(), ms(5), "stopped as the parent cancelled");
+    // Woken by the cancellation, the child's step ran to its end: the
+    // feeder had spawned nothing, and the nested group had nothing to join.
+    assert_eq!(child.into_output(), Ok(0));
+}
+
+/// A feeder polled by another task than before (its future moved) is woken
+/// in that task as its group cancels, not in the first one.
+#[tokio::test(start_paused = true)]
+async fn a_feeder_polled_from_a_new_task_is_woken_there() {
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let group = Group::new("ingest");
+    let g = group.handle();
+    let mut feeder = Box::pin(g.spawn_stream(
+        "item",
+        futures_util::stream::pending::<u64>(),
+        n(4),
+        corrupt_at_5,
+    ));
+    let (first, second) = (
+        Arc::new(Count(AtomicUsize::new(0))),
+        Arc::new(Count(AtomicUsize::new(0))),
+    );
+    for count in [&first, &second] {
+        let waker = Waker::from(count.clone());
+        let poll = feeder.as_mut().poll(&mut Context::from_waker(&waker));
+        assert!(matches!(poll, Poll::Pending), "the stream has no item");
+    }
+    group.cancel();
+    assert_eq!(second.0.load(Ordering::SeqCst), 1, "the task polling it now");
+    assert_eq!(first.0.load(Ordering::SeqCst), 0, "not the one before");
+    assert_eq!(feeder.await.unwrap(), 0);
+    group.join().await.unwrap();
+}

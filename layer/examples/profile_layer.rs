@@ -43,6 +43,9 @@ fn main() {
         "layer" => {
             tracing::Dispatch::new(registry.with(cohort_layer::CohortLayer::new().filtered()))
         }
+        "filter_only" => tracing::Dispatch::new(
+            registry.with(Noop.with_filter(cohort_layer::CohortFilter::new())),
+        ),
         _ => tracing::Dispatch::new(registry),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
