@@ -6,7 +6,8 @@
 //! item queued as a stored future: memory grows with the items). Memory
 //! should not grow with the stream's length, but for the last.
 //!
-//! Run: `cargo bench -p cohort --bench stream_memory` (prints a table).
+//! Run: `cargo bench -p cohort --bench stream_memory` (prints a table; sizes
+//! may follow `--`, and `ROUNDS` sets how many runs each median is of).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::convert::Infallible;
@@ -119,20 +120,38 @@ fn main() {
     } else {
         sizes
     };
-    println!("items       workload          peak KiB   seconds   items/s");
+    // Each workload runs `ROUNDS` times (5 unless set), interleaved with the
+    // others so that a slow spell of the machine hits them all; the table
+    // has the median time and the largest peak.
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5)
+        .max(1);
+    println!("items       workload          peak KiB   seconds   items/s   (median of {rounds})");
     for n in sizes {
-        let mut runs = vec![
-            ("semaphore_spawn", measure(|| semaphore_spawn(n))),
-            ("cohort_stream", measure(|| cohort_stream(n))),
-            ("cohort_when_free", measure(|| cohort_when_free(n))),
-        ];
+        let mut names = vec!["semaphore_spawn", "cohort_stream", "cohort_when_free"];
         if n <= 1_000_000 {
-            runs.push(("cohort_queued", measure(|| cohort_queued(n))));
+            names.push("cohort_queued");
         }
-        for (name, result) in runs {
-            let (peak, secs) = result;
+        let mut results: Vec<Vec<(usize, f64)>> = vec![Vec::new(); names.len()];
+        for _ in 0..rounds {
+            for (name, runs) in names.iter().zip(&mut results) {
+                runs.push(match *name {
+                    "semaphore_spawn" => measure(|| semaphore_spawn(n)),
+                    "cohort_stream" => measure(|| cohort_stream(n)),
+                    "cohort_when_free" => measure(|| cohort_when_free(n)),
+                    _ => measure(|| cohort_queued(n)),
+                });
+            }
+        }
+        for (name, runs) in names.iter().zip(results) {
+            let peak = runs.iter().map(|r| r.0).max().unwrap_or(0);
+            let mut secs: Vec<f64> = runs.iter().map(|r| r.1).collect();
+            secs.sort_by(f64::total_cmp);
+            let secs = secs[secs.len() / 2];
             println!(
-                "{n:<11} {name:<17} {:>8}   {secs:>7.2}   {:>9.0}",
+                "{n:<11} {name:<17} {:>8}   {secs:>7.3}   {:>9.0}",
                 peak / 1024,
                 n as f64 / secs
             );

@@ -236,7 +236,11 @@ async fn a_feeder_polled_from_a_new_task_is_woken_there() {
         assert!(matches!(poll, Poll::Pending), "the stream has no item");
     }
     group.cancel();
-    assert_eq!(second.0.load(Ordering::SeqCst), 1, "the task polling it now");
+    assert_eq!(
+        second.0.load(Ordering::SeqCst),
+        1,
+        "the task polling it now"
+    );
     assert_eq!(first.0.load(Ordering::SeqCst), 0, "not the one before");
     assert_eq!(feeder.await.unwrap(), 0);
     group.join().await.unwrap();
