@@ -7,7 +7,7 @@
 //! the watcher leaves its waker there once, and looks at the flag. A group
 //! nested in a child is also cancelled through its token, by its parent:
 //! the watcher then waits on the token, whose every poll takes the token's
-//! locks. So does a watcher the sleepers refused (they number 4 billion).
+//! locks. So does a watcher the sleepers refused (a full shard).
 
 use std::pin::Pin;
 use std::task::{Context, Waker};

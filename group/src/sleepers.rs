@@ -11,13 +11,93 @@
 //!
 //! Registration and the wake-up take the same lock: a child registering
 //! after the group set its flag sees the flag under it, and is not left
-//! asleep.
+//! asleep. The lock is a shard's: a thread keeps to one shard, each on a
+//! cache line of its own, so that workers leaving and taking back wakers at
+//! once do not contend for one lock. The wake-up takes every shard's lock
+//! in turn.
 
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::task::Waker;
 
-/// The wakers of a group's pending children, in reusable slots.
-#[derive(Debug, Default)]
+use crossbeam_utils::CachePadded;
+
+/// Shards at most: a key keeps its shard in its low bits.
+const MAX_SHARDS: usize = 16;
+const SHARD_BITS: u32 = MAX_SHARDS.trailing_zeros();
+
+/// The wakers of a group's pending children, in shards.
+#[derive(Debug)]
 pub(crate) struct Sleepers {
+    shards: Box<[CachePadded<Mutex<Shard>>]>,
+}
+
+impl Sleepers {
+    /// Sleepers for a group whose children run on `workers` threads: a shard
+    /// for each (to a power of two, at most 16), one for a current-thread
+    /// runtime.
+    pub(crate) fn new(workers: usize) -> Self {
+        let shards = workers.clamp(1, MAX_SHARDS).next_power_of_two();
+        Self {
+            shards: (0..shards).map(|_| CachePadded::default()).collect(),
+        }
+    }
+
+    fn shard(&self, n: usize) -> std::sync::MutexGuard<'_, Shard> {
+        self.shards[n]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Leaves `waker` until the group cancels: its key, or `None` if the
+    /// group has (or the thread's shard is full, at 268 million).
+    pub(crate) fn add(&self, waker: &Waker) -> Option<u32> {
+        let shard = thread_shard() & (self.shards.len() - 1);
+        let slot = self.shard(shard).add(waker)?;
+        Some(slot << SHARD_BITS | shard as u32)
+    }
+
+    /// The child of `key` ended: its slot is free again.
+    pub(crate) fn remove(&self, key: u32) {
+        let shard = key as usize & (MAX_SHARDS - 1);
+        if shard < self.shards.len() {
+            self.shard(shard).remove(key >> SHARD_BITS);
+        }
+    }
+
+    /// The group cancels: every waker, to be woken outside the locks.
+    pub(crate) fn wake_all(&self) -> Vec<Waker> {
+        let mut wakers = Vec::new();
+        for n in 0..self.shards.len() {
+            wakers.extend(self.shard(n).wake_all());
+        }
+        wakers
+    }
+}
+
+/// This thread's shard, before masking: threads are numbered as they first
+/// leave a waker, so that a runtime's workers spread over the shards.
+fn thread_shard() -> usize {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    thread_local! {
+        static SHARD: Cell<Option<u32>> = const { Cell::new(None) };
+    }
+    SHARD
+        .try_with(|shard| match shard.get() {
+            Some(n) => n,
+            None => {
+                let n = NEXT.fetch_add(1, Ordering::Relaxed);
+                shard.set(Some(n));
+                n
+            }
+        })
+        .unwrap_or(0) as usize
+}
+
+/// One shard's wakers, in reusable slots.
+#[derive(Debug, Default)]
+struct Shard {
     slots: Vec<Option<Waker>>,
     free: Vec<u32>,
     /// Set by [`Self::wake_all`]: the group is cancelling, and no child
@@ -25,9 +105,9 @@ pub(crate) struct Sleepers {
     woken: bool,
 }
 
-impl Sleepers {
+impl Shard {
     /// Leaves `waker` until the group cancels; `None` if it already has.
-    pub(crate) fn add(&mut self, waker: &Waker) -> Option<u32> {
+    fn add(&mut self, waker: &Waker) -> Option<u32> {
         if self.woken {
             return None;
         }
@@ -38,6 +118,9 @@ impl Sleepers {
             }
             None => {
                 let key = u32::try_from(self.slots.len()).ok()?;
+                if key >= u32::MAX >> SHARD_BITS {
+                    return None;
+                }
                 self.slots.push(Some(waker.clone()));
                 Some(key)
             }
@@ -45,7 +128,7 @@ impl Sleepers {
     }
 
     /// The child of `key` ended: its slot is free again.
-    pub(crate) fn remove(&mut self, key: u32) {
+    fn remove(&mut self, key: u32) {
         if self.woken {
             return; // every slot was emptied
         }
@@ -57,7 +140,7 @@ impl Sleepers {
     }
 
     /// The group cancels: every waker, to be woken outside the lock.
-    pub(crate) fn wake_all(&mut self) -> Vec<Waker> {
+    fn wake_all(&mut self) -> Vec<Waker> {
         self.woken = true;
         self.free = Vec::new();
         std::mem::take(&mut self.slots)
@@ -86,7 +169,7 @@ mod tests {
     fn slots_are_reused_and_only_the_registered_are_woken() {
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(count.clone());
-        let mut sleepers = Sleepers::default();
+        let mut sleepers = Shard::default();
         let a = sleepers.add(&waker).unwrap();
         let b = sleepers.add(&waker).unwrap();
         sleepers.remove(a);
@@ -102,5 +185,26 @@ mod tests {
             "no registration after the wake-up"
         );
         sleepers.remove(c); // a no-op now
+    }
+
+    #[test]
+    fn keys_name_their_shard_and_the_wake_up_reaches_every_shard() {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let sleepers = Sleepers::new(4);
+        // Threads of their own, so that they take shards of their own.
+        let keys: Vec<u32> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..6)
+                .map(|_| s.spawn(|| sleepers.add(&waker).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let shards: std::collections::BTreeSet<u32> =
+            keys.iter().map(|k| k & (MAX_SHARDS as u32 - 1)).collect();
+        assert!(shards.len() > 1, "spread over shards: {keys:?}");
+        sleepers.remove(keys[0]);
+        sleepers.wake_all().into_iter().for_each(Waker::wake);
+        assert_eq!(count.0.load(Ordering::SeqCst), 5, "all but the one removed");
+        assert_eq!(sleepers.add(&waker), None, "every shard refuses now");
     }
 }

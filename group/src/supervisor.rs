@@ -9,8 +9,8 @@
 //! The hot path takes no lock: admission and a successful child's settling
 //! are two atomic read-modify-writes. The lock guards what only failures,
 //! cancellations, the limit's queue and the alarm need; a child that waits
-//! takes the sleepers' own lock twice, to leave its waker and to take it
-//! back (see [`Sleepers`]). A spawner waiting for a slot
+//! takes the lock of its thread's shard of the sleepers twice, to leave its
+//! waker and to take it back (see [`Sleepers`]). A spawner waiting for a slot
 //! ([`Supervisor::reserve`]) is woken as a slot frees.
 //!
 //! Over the limit, a child waits in a queue as its (boxed) task future, not as a
@@ -91,7 +91,7 @@ pub(crate) struct Supervisor {
     /// The pending children of a group with no parent, woken as it cancels
     /// (see [`Sleepers`]); `None` for a nested group, whose children wait on
     /// its token.
-    sleepers: Option<Mutex<Sleepers>>,
+    sleepers: Option<Sleepers>,
     /// Wakes a spawner waiting for a slot under the limit
     /// ([`Self::reserve`]) as one frees with nobody queued for it, and all of
     /// them as the group cancels.
@@ -174,10 +174,12 @@ impl Supervisor {
             ..State::default()
         };
         let root = ambient.is_none() && owner.is_none();
-        let sleepers = root.then(Mutex::default);
+        let runtime = Handle::try_current().ok();
+        let workers = runtime.as_ref().map_or(1, |rt| rt.metrics().num_workers());
+        let sleepers = root.then(|| Sleepers::new(workers));
         Self {
             name,
-            runtime: Handle::try_current().ok(),
+            runtime,
             ambient,
             owner,
             cancelling: AtomicBool::new(false),
@@ -237,20 +239,13 @@ impl Supervisor {
     /// Leaves a pending child's waker for the group's cancellation: its key,
     /// or `None` if the group is cancelling already (or has no sleepers).
     pub(crate) fn sleep(&self, waker: &Waker) -> Option<u32> {
-        let sleepers = self.sleepers.as_ref()?;
-        sleepers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .add(waker)
+        self.sleepers.as_ref()?.add(waker)
     }
 
     /// A child that slept has ended.
     pub(crate) fn woke(&self, key: u32) {
         if let Some(sleepers) = &self.sleepers {
-            sleepers
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(key);
+            sleepers.remove(key);
         }
     }
 
@@ -692,11 +687,7 @@ impl Supervisor {
             trace::cancel_requested(self.span_id(), &self.name, reason, trigger);
             self.token.cancel();
             if let Some(sleepers) = &self.sleepers {
-                let wakers = sleepers
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .wake_all();
-                wakers.into_iter().for_each(Waker::wake);
+                sleepers.wake_all().into_iter().for_each(Waker::wake);
             }
             // Spawners waiting for a slot are refused.
             self.slot_freed.notify_waiters();
