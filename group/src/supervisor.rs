@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use tokio::runtime::Handle;
-use tokio::sync::Notify;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Span;
@@ -92,10 +92,13 @@ pub(crate) struct Supervisor {
     /// (see [`Sleepers`]); `None` for a nested group, whose children wait on
     /// its token.
     sleepers: Option<Sleepers>,
-    /// Wakes a spawner waiting for a slot under the limit
-    /// ([`Self::reserve`]) as one frees with nobody queued for it, and all of
-    /// them as the group cancels.
-    slot_freed: Notify,
+    /// The limit's free slots (none used without a limit). A slot that
+    /// frees goes to the next queued child, or, with nobody queued, back
+    /// here, where tokio hands it straight to the first spawner waiting in
+    /// [`Self::reserve`]. Both happen under the state's lock, as does
+    /// queueing: so a free slot here means an empty queue. Closed as the
+    /// group cancels, which refuses the waiting spawners.
+    slots: Semaphore,
     state: Mutex<State>,
 }
 
@@ -106,12 +109,7 @@ struct State {
     /// The scope body failed: counted as a failure, but not a child.
     body_failed: bool,
     timed_out: bool,
-    /// Under a limit: children handed to the runtime and not yet settled.
-    running: usize,
     queue: VecDeque<Queued>,
-    /// Spawners waiting in [`Supervisor::reserve`] for a slot: a freed slot
-    /// wakes one only if there are any.
-    reserving: usize,
     failures: Vec<Failure>,
     /// The first panic's payload, kept only when panics are to be resumed.
     panic: Option<Box<dyn Any + Send>>,
@@ -193,7 +191,10 @@ impl Supervisor {
             token,
             abort: CancellationToken::new(),
             sleepers,
-            slot_freed: Notify::new(),
+            // A limit beyond the semaphore's 2^61 permits limits nothing.
+            // `const_new`: a semaphore of tokio-console's resource view would
+            // be one more resource, and spans and events, for every group.
+            slots: Semaphore::const_new(config.limit.map_or(0, |l| l.min(Semaphore::MAX_PERMITS))),
             state: Mutex::new(state),
         }
     }
@@ -276,8 +277,7 @@ impl Supervisor {
         let Some(limit) = self.config.limit else {
             return self.admit(child, false);
         };
-        let slot = self.take_slot(&mut self.state());
-        let slot = slot.ok_or(SpawnErrorKind::AtLimit(limit))?;
+        let slot = self.take_slot().ok_or(SpawnErrorKind::AtLimit(limit))?;
         // Refused as the group closes, the slot goes back as it drops.
         self.admit(child, true).inspect(|_| slot.used())
     }
@@ -302,19 +302,10 @@ impl Supervisor {
         let Some(index) = self.admission.admit() else {
             return Err(self.refusal());
         };
-        let run_now = if self.config.limit.is_some() || self.config.unresponsive_after.is_some() {
-            let mut state = self.state();
-            if self.config.unresponsive_after.is_some() {
-                state.live.insert(index, child.clone());
-            }
-            let run_now = reserved || self.has_slot(&state);
-            if run_now && !reserved && self.config.limit.is_some() {
-                state.running += 1;
-            }
-            run_now
-        } else {
-            true
-        };
+        if self.config.unresponsive_after.is_some() {
+            self.state().live.insert(index, child.clone());
+        }
+        let run_now = reserved || self.take_free_slot();
         Ok(Admitted {
             index,
             member: Membership::new(self.clone()),
@@ -330,11 +321,13 @@ impl Supervisor {
         }
     }
 
-    /// Whether a slot is free under the limit (always, without one).
-    fn has_slot(&self, state: &State) -> bool {
-        self.config
-            .limit
-            .is_none_or(|limit| state.running < limit && state.queue.is_empty())
+    /// Takes a free slot under the limit, if there is one (always, without
+    /// a limit). No lock: a free slot means nobody is queued.
+    fn take_free_slot(&self) -> bool {
+        if self.config.limit.is_none() {
+            return true;
+        }
+        self.slots.try_acquire().map(|slot| slot.forget()).is_ok()
     }
 
     /// Waits until a slot is free under the limit and takes it for a child
@@ -345,39 +338,49 @@ impl Supervisor {
         if self.config.limit.is_none() {
             return self.open().map(|()| Reservation { sup: None });
         }
-        loop {
-            // A free slot first, without registering to wait for one.
-            self.open()?;
-            if let Some(slot) = self.take_slot(&mut self.state()) {
-                return Ok(slot);
+        self.open()?;
+        if let Some(slot) = self.take_slot() {
+            return Ok(slot);
+        }
+        let waiting = Waiting(self);
+        let acquire = self.slots.acquire();
+        // Closed as the group cancels: refused.
+        let acquired = acquire.await;
+        std::mem::forget(waiting);
+        let Ok(slot) = acquired else {
+            return Err(self.refusal());
+        };
+        slot.forget();
+        // Refused as the group closes meanwhile, the slot goes back as it drops.
+        let slot = Reservation { sup: Some(self) };
+        self.open().map(|()| slot)
+    }
+
+    /// A spawner gave up waiting (its future was dropped). A slot tokio had
+    /// handed it went back to the free slots, past the queue, which a child
+    /// may have joined since: such a slot is the queue's.
+    fn waiter_left(&self) {
+        let next = {
+            let mut state = self.state();
+            if state.queue.is_empty() || !self.take_free_slot() {
+                return;
             }
-            // Registered before looking again, so that a slot freed in
-            // between (or the group's cancellation) still wakes this spawner.
-            let freed = self.slot_freed.notified();
-            tokio::pin!(freed);
-            freed.as_mut().enable();
-            let waiting = {
-                self.open()?;
-                let mut state = self.state();
-                if let Some(slot) = self.take_slot(&mut state) {
-                    return Ok(slot);
-                }
-                state.reserving += 1;
-                Waiting(self)
-            };
-            freed.await;
-            drop(waiting);
+            self.free_slot(&mut state)
+        };
+        if let Some(next) = next {
+            self.start_queued(next);
         }
     }
 
     /// Takes a slot under the limit if one is free, for a child about to be
     /// admitted with it.
-    fn take_slot(&self, state: &mut State) -> Option<Reservation<'_>> {
-        if !self.has_slot(state) {
-            return None;
+    fn take_slot(&self) -> Option<Reservation<'_>> {
+        // Made only once the slot is taken: one dropped gives a slot back.
+        if self.take_free_slot() {
+            Some(Reservation { sup: Some(self) })
+        } else {
+            None
         }
-        state.running += 1;
-        Some(Reservation { sup: Some(self) })
     }
 
     /// `Ok` while the group takes new children; else why not.
@@ -388,25 +391,24 @@ impl Supervisor {
         Ok(())
     }
 
-    /// A slot taken and not used goes to the next queued child, or to a
-    /// waiting spawner.
+    /// A slot taken and not used goes to the next queued child, or back to
+    /// the free slots (and to a waiting spawner).
     fn release_slot(&self) {
-        let next = {
-            let mut state = self.state();
-            state.running -= 1;
-            self.next_queued(&mut state)
-        };
-        match next {
-            Some(next) => self.start_queued(next),
-            None => self.wake_reserving(),
+        let next = self.free_slot(&mut self.state());
+        if let Some(next) = next {
+            self.start_queued(next);
         }
     }
 
-    /// A slot freed with nobody queued for it: one waiting spawner may take it.
-    fn wake_reserving(&self) {
-        if self.state().reserving > 0 {
-            self.slot_freed.notify_one();
+    /// A slot is free: the next queued child's, to start outside the lock,
+    /// unless the group is cancelling or nobody is queued; then a free slot
+    /// again. Under the state's lock, as queueing is.
+    fn free_slot(&self, state: &mut State) -> Option<Queued> {
+        let next = self.next_queued(state);
+        if next.is_none() {
+            self.slots.add_permits(1);
         }
+        next
     }
 
     /// Queues an admitted child that found no slot; starts it at once if one
@@ -425,7 +427,7 @@ impl Supervisor {
                 drop_isolated(child);
                 return Ok(());
             }
-            if !self.has_slot(&state) {
+            if !self.take_free_slot() {
                 state.queue.push_back(Queued {
                     child,
                     runtime: runtime.clone(),
@@ -436,7 +438,6 @@ impl Supervisor {
                 self.record_queued(queued);
                 return Ok(());
             }
-            state.running += 1;
         }
         child.start(self, runtime)
     }
@@ -473,7 +474,6 @@ impl Supervisor {
         }
         let mut next = state.queue.pop_front()?;
         next.left = state.queue.len();
-        state.running += 1;
         Some(next)
     }
 
@@ -591,7 +591,6 @@ impl Supervisor {
         let limited = self.config.limit.is_some();
         let error_type = failure.as_ref().map(Failure::error_type);
         let mut next = None;
-        let mut wake = false;
         {
             let mut state = self.state();
             state.failures.extend(failure);
@@ -599,15 +598,11 @@ impl Supervisor {
                 state.panic = payload;
             }
             if limited && held_slot {
-                state.running -= 1;
+                // A child whose ending cancels the group starts nobody.
                 if cancel.is_none() {
-                    next = self.next_queued(&mut state);
-                    wake = next.is_none() && state.reserving > 0;
+                    next = self.free_slot(&mut state);
                 }
             }
-        }
-        if wake {
-            self.slot_freed.notify_one();
         }
         if let Some(reason) = cancel {
             let trigger = Trigger {
@@ -690,7 +685,7 @@ impl Supervisor {
                 sleepers.wake_all().into_iter().for_each(Waker::wake);
             }
             // Spawners waiting for a slot are refused.
-            self.slot_freed.notify_waiters();
+            self.slots.close();
         }
         if reason.aborts_body() {
             self.abort.cancel();
@@ -949,13 +944,14 @@ impl Drop for Reservation<'_> {
     }
 }
 
-/// A spawner counted in [`State::reserving`] while it waits; counted out
-/// however the wait ends, the future being dropped included.
+/// A spawner waiting in [`Supervisor::reserve`]; dropped with its future
+/// (after the semaphore's wait, which is declared after it), it hands on a
+/// slot it was given.
 struct Waiting<'a>(&'a Supervisor);
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.0.state().reserving -= 1;
+        self.0.waiter_left();
     }
 }
 

@@ -390,3 +390,22 @@ async fn a_dropped_wait_keeps_no_slot() {
     group.try_spawn("after", fails_never(ms(1))).unwrap();
     group.join().await.unwrap();
 }
+
+/// A slot handed to a waiting spawner that then gives up goes to a child
+/// queued meanwhile: the queue never waits while a slot is free.
+#[tokio::test(start_paused = true)]
+async fn a_slot_a_dropped_wait_was_given_goes_to_the_queue() {
+    let group = Group::builder("one").limit(1).build().unwrap();
+    group.spawn("holder", fails_never(ms(10))).unwrap();
+    let mut waiter = Box::pin(group.spawn_when_free("waiter", fails_never(ms(1))));
+    assert!(futures_util::FutureExt::now_or_never(waiter.as_mut()).is_none());
+    sleep(ms(11)).await; // the holder's slot was handed to the waiter
+    let queued = group.spawn("queued", fails_never(ms(1))).unwrap();
+    assert_eq!(group.queued(), 1, "the waiter holds the slot");
+    drop(waiter);
+    tokio::time::timeout(ms(5), group.join())
+        .await
+        .expect("the queued child got the slot and ran")
+        .unwrap();
+    assert_eq!(queued.outcome(), Some(ChildOutcome::Ok));
+}
