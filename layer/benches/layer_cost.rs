@@ -5,8 +5,11 @@
 //!
 //! - `layer/fan_out/{case}/{N}`: N trivial children, spawned and joined:
 //!   `naive_spans` (the baseline: a `JoinSet` whose every task runs in an
-//!   `info_span!`), `cohort` (a group and its own spans) and
-//!   `cohort_layer` (the same under the cohort layer, filtered as documented).
+//!   `info_span!`), `cohort` (a group and its own spans),
+//!   `cohort_filter_only` (the same under a no-op layer behind the cohort
+//!   layer's filter: what tracing-subscriber's per-layer filtering costs by
+//!   itself, the floor of any filtered layer) and `cohort_layer` (the same
+//!   under the cohort layer, filtered as documented).
 //! - `layer/failures/{case}/{N}`: a supervise group whose N children all
 //!   fail: the error path, where each leaf is expanded, checked against the
 //!   ids already logged, and sent as an event.
@@ -18,7 +21,7 @@ use std::hint::black_box;
 use std::pin::Pin;
 
 use cohort::{Group, Policy};
-use cohort_layer::CohortLayer;
+use cohort_layer::{CohortFilter, CohortLayer};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
 use tracing::{Dispatch, Instrument as _};
@@ -91,25 +94,34 @@ async fn all_fail(n: u64) -> usize {
     group.join().await.unwrap_err().len()
 }
 
-/// A registry with a no-op layer, and with the cohort layer too.
-fn subscriber(with_layer: bool) -> Dispatch {
+/// What sits on the registry besides its no-op layer.
+#[derive(Clone, Copy)]
+enum On {
+    Nothing,
+    /// A second no-op layer, behind the cohort layer's filter.
+    FilterOnly,
+    CohortLayer,
+}
+
+/// A registry with a no-op layer, and what `on` says.
+fn subscriber(on: On) -> Dispatch {
     let registry = tracing_subscriber::registry().with(Noop);
-    if with_layer {
-        Dispatch::new(registry.with(CohortLayer::new().filtered()))
-    } else {
-        Dispatch::new(registry)
+    match on {
+        On::Nothing => Dispatch::new(registry),
+        On::FilterOnly => Dispatch::new(registry.with(Noop.with_filter(CohortFilter::new()))),
+        On::CohortLayer => Dispatch::new(registry.with(CohortLayer::new().filtered())),
     }
 }
 
-fn bench<F, Fut>(c: &mut Criterion, name: &str, n: u64, cases: &[(&str, bool, F)])
+fn bench<F, Fut>(c: &mut Criterion, name: &str, n: u64, cases: &[(&str, On, F)])
 where
     F: Fn(u64) -> Fut,
     Fut: Future,
 {
     let rt = runtime();
     let mut g = c.benchmark_group(format!("layer/{name}"));
-    for (label, with_layer, work) in cases {
-        let dispatch = subscriber(*with_layer);
+    for (label, on, work) in cases {
+        let dispatch = subscriber(*on);
         g.bench_with_input(BenchmarkId::new(*label, n), &n, |b, &n| {
             tracing::dispatcher::with_default(&dispatch, || b.iter(|| rt.block_on(work(n))))
         });
@@ -117,26 +129,29 @@ where
     g.finish();
 }
 
-/// One case: its label, whether the cohort layer is on, and its work (boxed,
-/// once an iteration, so that the cases share one type).
+/// One case: its label, what is on the registry, and its work (boxed, once
+/// an iteration, so that the cases share one type).
 type Case<T> = (
     &'static str,
-    bool,
+    On,
     fn(u64) -> Pin<Box<dyn Future<Output = T>>>,
 );
 
 fn layer_cost(c: &mut Criterion) {
     for n in [1_000, 10_000] {
-        let cases: [Case<u64>; 3] = [
-            ("naive_spans", false, |n| Box::pin(naive_spans(n))),
-            ("cohort", false, |n| Box::pin(fan_out(n))),
-            ("cohort_layer", true, |n| Box::pin(fan_out(n))),
+        let cases: [Case<u64>; 4] = [
+            ("naive_spans", On::Nothing, |n| Box::pin(naive_spans(n))),
+            ("cohort", On::Nothing, |n| Box::pin(fan_out(n))),
+            ("cohort_filter_only", On::FilterOnly, |n| {
+                Box::pin(fan_out(n))
+            }),
+            ("cohort_layer", On::CohortLayer, |n| Box::pin(fan_out(n))),
         ];
         bench(c, "fan_out", n, &cases);
     }
     let cases: [Case<usize>; 2] = [
-        ("cohort", false, |n| Box::pin(all_fail(n))),
-        ("cohort_layer", true, |n| Box::pin(all_fail(n))),
+        ("cohort", On::Nothing, |n| Box::pin(all_fail(n))),
+        ("cohort_layer", On::CohortLayer, |n| Box::pin(all_fail(n))),
     ];
     bench(c, "failures", 1_000, &cases);
 }

@@ -12,7 +12,9 @@
 //!
 //! What to run: `naive` (the baseline: a `JoinSet` whose every task runs in
 //! an `info_span!`), `cohort` (a group, its own spans, no cohort layer) or
-//! `layer` (the group under the cohort layer too, filtered as documented).
+//! `layer` (the group under the cohort layer too, filtered as documented)
+//! or `filter_only` (the group under a no-op layer behind the cohort layer's
+//! filter: what tracing-subscriber's per-layer filtering costs by itself).
 
 use std::convert::Infallible;
 use std::hint::black_box;
