@@ -35,9 +35,9 @@ impl<'s> CancelWatch<'s> {
         }
     }
 
-    /// Whether the group is cancelling, or its token was cancelled (which it
-    /// also is once the group has finished); if neither, the task of `cx` is
-    /// woken when one happens.
+    /// Whether the group is cancelling; if not, the task of `cx` is woken
+    /// when it starts to. Once the group has finished, either answer may
+    /// come (its token ends cancelled): the caller tells that case apart.
     pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> bool {
         if self.sup.is_cancelling() {
             return true;
