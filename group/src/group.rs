@@ -430,7 +430,9 @@ impl GroupHandle {
     /// free slot, then spawns the child into it: Go's errgroup `Go` under
     /// `SetLimit`, which blocks its caller. A loop that spawns this way holds
     /// at most the limit's children, where [`spawn`](Self::spawn) would queue
-    /// every one of them. Children queued by `spawn` go first as slots free.
+    /// every one of them. Children queued by `spawn` go first as slots free,
+    /// then the waiting spawners, in the order they began to wait. Dropped
+    /// while it waits (under a timeout, say), it takes no slot with it.
     /// Without a limit it is [`spawn`](Self::spawn).
     ///
     /// ```

@@ -391,6 +391,35 @@ async fn a_dropped_wait_keeps_no_slot() {
     group.join().await.unwrap();
 }
 
+/// Spawners waiting for a slot get one in the order they began to wait.
+#[tokio::test(start_paused = true)]
+async fn waiting_spawners_get_slots_in_the_order_they_came() {
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let group = Group::builder("fifo").limit(1).build().unwrap();
+    group.spawn("holder", fails_never(ms(10))).unwrap();
+    let mut spawners = Vec::new();
+    for name in ["a", "b", "c"] {
+        let handle = group.handle();
+        let order = order.clone();
+        spawners.push(tokio::spawn(async move {
+            handle
+                .spawn_when_free(name, async move {
+                    order.lock().unwrap().push(name);
+                    sleep(ms(10)).await;
+                    Ok::<_, ValueError>(())
+                })
+                .await
+                .map(drop)
+        }));
+        tokio::task::yield_now().await; // this one waits before the next
+    }
+    for spawner in spawners {
+        spawner.await.unwrap().unwrap();
+    }
+    group.join().await.unwrap();
+    assert_eq!(*order.lock().unwrap(), ["a", "b", "c"]);
+}
+
 /// A slot handed to a waiting spawner that then gives up goes to a child
 /// queued meanwhile: the queue never waits while a slot is free.
 #[tokio::test(start_paused = true)]
