@@ -343,9 +343,9 @@ impl<T: Send + 'static> Settle<T> {
             self.sleeper = self.sup.sleep(cx.waker()).unwrap_or(NOT_ASLEEP);
         }
         // Not among sleepers: a nested group's child, or one the sleepers
-        // refused (a thread's shard holds 268 million): the token wakes it. Refused
-        // because the group is cancelling, it needs no waking: the caller
-        // sees the flag next.
+        // refused (a thread's shard holds 268 million): the token wakes it.
+        // Refused because the group is cancelling, it needs no waking: the
+        // caller sees the flag next.
         if self.sleeper == NOT_ASLEEP && !self.sup.is_cancelling() {
             let token = &self.sup.token;
             let extra = self
