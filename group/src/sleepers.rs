@@ -18,7 +18,7 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::task::Waker;
 
 use crossbeam_utils::CachePadded;
@@ -30,7 +30,12 @@ const SHARD_BITS: u32 = MAX_SHARDS.trailing_zeros();
 /// The wakers of a group's pending children, in shards.
 #[derive(Debug)]
 pub(crate) struct Sleepers {
-    shards: Box<[CachePadded<Mutex<Shard>>]>,
+    /// How many shards there are, once made.
+    count: usize,
+    /// Made as a child first leaves its waker, or as the group cancels (which
+    /// must take every shard's lock): a group whose children never wait
+    /// allocates none.
+    shards: OnceLock<Box<[CachePadded<Mutex<Shard>>]>>,
 }
 
 impl Sleepers {
@@ -38,39 +43,47 @@ impl Sleepers {
     /// for each (to a power of two, at most 16), one for a current-thread
     /// runtime.
     pub(crate) fn new(workers: usize) -> Self {
-        let shards = workers.clamp(1, MAX_SHARDS).next_power_of_two();
         Self {
-            shards: (0..shards).map(|_| CachePadded::default()).collect(),
+            count: workers.clamp(1, MAX_SHARDS).next_power_of_two(),
+            shards: OnceLock::new(),
         }
     }
 
-    fn shard(&self, n: usize) -> std::sync::MutexGuard<'_, Shard> {
-        self.shards[n]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn shards(&self) -> &[CachePadded<Mutex<Shard>>] {
+        self.shards
+            .get_or_init(|| (0..self.count).map(|_| CachePadded::default()).collect())
+    }
+
+    fn lock(shard: &Mutex<Shard>) -> std::sync::MutexGuard<'_, Shard> {
+        shard.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Leaves `waker` until the group cancels: its key, or `None` if the
     /// group has (or the thread's shard is full, at 268 million).
     pub(crate) fn add(&self, waker: &Waker) -> Option<u32> {
-        let shard = thread_shard() & (self.shards.len() - 1);
-        let slot = self.shard(shard).add(waker)?;
-        Some(slot << SHARD_BITS | shard as u32)
+        let shards = self.shards();
+        let n = thread_shard() & (shards.len() - 1);
+        let slot = Self::lock(&shards[n]).add(waker)?;
+        Some(slot << SHARD_BITS | n as u32)
     }
 
     /// The child of `key` ended: its slot is free again.
     pub(crate) fn remove(&self, key: u32) {
-        let shard = key as usize & (MAX_SHARDS - 1);
-        if shard < self.shards.len() {
-            self.shard(shard).remove(key >> SHARD_BITS);
+        // A key was handed out, so the shards exist.
+        let shard = self
+            .shards
+            .get()
+            .and_then(|s| s.get(key as usize & (MAX_SHARDS - 1)));
+        if let Some(shard) = shard {
+            Self::lock(shard).remove(key >> SHARD_BITS);
         }
     }
 
     /// The group cancels: every waker, to be woken outside the locks.
     pub(crate) fn wake_all(&self) -> Vec<Waker> {
         let mut wakers = Vec::new();
-        for n in 0..self.shards.len() {
-            wakers.extend(self.shard(n).wake_all());
+        for shard in self.shards() {
+            wakers.extend(Self::lock(shard).wake_all());
         }
         wakers
     }

@@ -238,10 +238,9 @@ impl CohortLayer {
         let now = Instant::now();
         let (run, strays) = {
             let mut state = live.state();
-            if state.done {
+            if live.is_closed() {
                 return;
             }
-            state.done = true;
             live.close();
             let strays: Vec<_> = state.strays.drain().map(|(_, stray)| stray).collect();
             let reason = state.cancel.as_ref().map(|(reason, _)| reason.as_str());

@@ -59,7 +59,7 @@ pub(crate) fn task_spawned<S>(
     };
     {
         let mut state = group.state();
-        if state.done {
+        if group.is_closed() {
             return;
         }
         state.strays.insert(span.id().into_u64(), stray);

@@ -35,8 +35,9 @@ pub(crate) struct LiveGroup {
     /// Recorded by cohort as the limit's queue grows and shrinks; read
     /// without the lock.
     pub queued: AtomicU64,
-    /// Set as the group is done, before its span closes (and its id can be
-    /// reused): read without the lock by [`crate::recent`].
+    /// Set as the group is done, under the state's lock (nothing is added
+    /// to the state after it), and before its span closes and its id can be
+    /// reused: read without the lock too, by [`crate::recent`].
     closed: AtomicBool,
     pub state: Mutex<GroupState>,
 }
@@ -65,8 +66,6 @@ pub(crate) struct GroupState {
     /// that started, and those of them that ended cancelled.
     pub started: u64,
     pub seen_cancelled: u64,
-    /// Set when the group is done: nothing is added after it.
-    pub done: bool,
     /// The last child's name: the next child's is most often the same, and
     /// then shares it rather than copying it.
     pub last_name: Option<Arc<str>>,
@@ -119,7 +118,9 @@ impl LiveGroup {
         }
     }
 
-    /// The group is done; see [`Self::is_closed`].
+    /// The group is done; called under the state's lock, so that a holder
+    /// of the lock that sees the group open may still add to it. See
+    /// [`Self::is_closed`].
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
     }
