@@ -14,7 +14,9 @@
 //! `yield` (children that wait once), `limit` (those, at most 100 at a time),
 //! `when_free` (the same, spawned with `spawn_when_free`),
 //! `stream` (`spawn_stream` of those, 100 in flight) or `permit` (its
-//! baseline: a semaphore permit taken before each `tokio::spawn`).
+//! baseline: a semaphore permit taken before each `tokio::spawn`), and
+//! `semaphore` (the limit's baseline: a `JoinSet` of tasks that each take a
+//! permit first).
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -56,6 +58,7 @@ fn main() {
                 "stream" => stream().await,
                 "when_free" => when_free().await,
                 "permit" => permit_then_spawn().await,
+                "semaphore" => semaphore_tasks().await,
                 _ => cohort(Waits::Never, None).await,
             };
             black_box(sum);
@@ -139,6 +142,23 @@ async fn permit_then_spawn() -> u64 {
     }
     let _all = slots.acquire_many(100).await.expect("never closed");
     *CHILDREN_N
+}
+
+async fn semaphore_tasks() -> u64 {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(100));
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..*CHILDREN_N {
+        let slots = slots.clone();
+        set.spawn(async move {
+            let _slot = slots.acquire_owned().await.expect("never closed");
+            child(i, Waits::Once).await
+        });
+    }
+    let mut sum = 0;
+    while let Some(output) = set.join_next().await {
+        sum += output.expect("no task panics").unwrap_or_default();
+    }
+    sum
 }
 
 async fn join_set() -> u64 {

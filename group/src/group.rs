@@ -20,7 +20,7 @@ use crate::into_failure::IntoFailure;
 use crate::name::Name;
 use crate::no_success::NoSuccess;
 use crate::outcome::{CancelReason, NoOutput};
-use crate::queue::Pending;
+use crate::queue::{self, Pending};
 use crate::spawn_error::{SpawnError, SpawnErrorKind};
 use crate::start::Ready;
 use crate::start_error::StartError;
@@ -639,16 +639,16 @@ impl GroupHandle {
         };
         let admitted = admitted.map_err(refuse)?;
         let (index, run_now) = (admitted.index, admitted.run_now);
-        let (mut task, ctl) = child::prepare(admitted, name.clone(), with_token, starter, make);
+        let (task, ctl) = child::prepare(admitted, name.clone(), with_token, starter, make);
         let link = if run_now {
             self.sup
                 .spawn_task(&runtime, &name, task)
                 .map(Link::Spawned)
         } else {
-            let pending = Arc::new(Pending::new());
-            task.queue_in(pending.clone());
+            let cell = Arc::new(queue::Cell::new(task));
+            let pending: Arc<Pending<_>> = cell.clone();
             self.sup
-                .enqueue(&runtime, Box::pin(task))
+                .enqueue(runtime, queue::Entry::new(cell))
                 .map(|()| Link::Queued(pending))
         };
         let link = link.map_err(|e| refuse(SpawnErrorKind::Runtime(e)))?;

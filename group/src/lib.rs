@@ -126,6 +126,8 @@
 //! With the allocator as it comes (glibc's, untuned), a fan-out of trivial
 //! children costs less than the same fan-out through a `JoinSet`; the
 //! repository's `BENCHMARKS.md` has the figures and the commands.
+//! A child that `spawn` queues under a limit waits in one cell besides,
+//! shared with its handle, and becomes a task only when it gets its slot.
 //! A spawner under a limit that waits for a slot
 //! ([`GroupHandle::spawn_when_free`]) holds memory for the limit's children,
 //! not for every child it will spawn.

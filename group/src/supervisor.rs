@@ -13,7 +13,7 @@
 //! waker and to take it back (see [`Sleepers`]). A spawner waiting for a slot
 //! ([`Supervisor::reserve`]) is woken as a slot frees.
 //!
-//! Over the limit, a child waits in a queue as its (boxed) task future, not as a
+//! Over the limit, a child waits in a queue as its task future, not as a
 //! spawned task (see [`crate::queue`]), and is handed to the runtime when a
 //! running child settles. Every queued child holds its membership, so the
 //! group waits for it to run or to be dropped from the queue by a
@@ -44,7 +44,7 @@ use crate::name::Name;
 use crate::no_success::NoSuccess;
 use crate::outcome::{CancelReason, ChildOutcome, GroupOutcome};
 use crate::policy::Policy;
-use crate::queue::Deferred;
+use crate::queue::Entry;
 use crate::sleepers::Sleepers;
 use crate::spawn_error::SpawnErrorKind;
 use crate::telemetry::{
@@ -127,8 +127,11 @@ struct State {
 
 /// A child waiting for a slot under the concurrency limit.
 struct Queued {
-    child: Pin<Box<dyn Deferred>>,
-    runtime: Handle,
+    child: Entry,
+    /// The runtime to start it on, when the group has none of its own (it
+    /// was built outside any runtime, and runs its children on their
+    /// spawner's).
+    runtime: Option<Handle>,
     /// How many were left in the queue when this one was taken.
     left: usize,
 }
@@ -413,11 +416,7 @@ impl Supervisor {
 
     /// Queues an admitted child that found no slot; starts it at once if one
     /// freed up in the meantime.
-    pub(crate) fn enqueue(
-        &self,
-        runtime: &Handle,
-        child: Pin<Box<dyn Deferred>>,
-    ) -> std::io::Result<()> {
+    pub(crate) fn enqueue(&self, runtime: Cow<'_, Handle>, child: Entry) -> std::io::Result<()> {
         {
             let mut state = self.state();
             if state.cancel.is_some() {
@@ -430,7 +429,10 @@ impl Supervisor {
             if !self.take_free_slot() {
                 state.queue.push_back(Queued {
                     child,
-                    runtime: runtime.clone(),
+                    runtime: match runtime {
+                        Cow::Borrowed(_) => None,
+                        Cow::Owned(runtime) => Some(runtime),
+                    },
                     left: 0,
                 });
                 let queued = state.queue.len();
@@ -439,7 +441,7 @@ impl Supervisor {
                 return Ok(());
             }
         }
-        child.start(self, runtime)
+        child.start(self, &runtime)
     }
 
     /// Hands a child's task to the runtime. A task the runtime refuses is
@@ -464,7 +466,11 @@ impl Supervisor {
     /// reads it as cancelled.
     fn start_queued(&self, next: Queued) {
         self.record_queued(next.left);
-        let _ = next.child.start(self, &next.runtime);
+        // One of the two is always there; were neither, the child would be
+        // dropped unstarted, as the entry goes.
+        if let Some(runtime) = next.runtime.as_ref().or(self.runtime.as_ref()) {
+            let _ = next.child.start(self, runtime);
+        }
     }
 
     /// Takes the next queued child and its slot, unless the group is cancelling.

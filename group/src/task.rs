@@ -31,7 +31,7 @@ use crate::into_failure::IntoFailure;
 use crate::membership::{Hold, Membership};
 use crate::name::Name;
 use crate::outcome::ChildOutcome;
-use crate::queue::{Deferred, Pending};
+use crate::queue::{Cell, Deferred};
 use crate::supervisor::{Settled, Supervisor};
 use tokio::runtime::Handle;
 
@@ -74,17 +74,15 @@ pin_project_lite::pin_project! {
 pin_project_lite::pin_project! {
     /// What a child needs only if it waits while a subscriber records its
     /// span, waits in a group nested in another's child (on that group's
-    /// token), waits in the limit's queue, was spawned with a token or
+    /// token), was spawned with a token or
     /// through `start`, or is cancelled within a grace period: one box, made
     /// when first needed. A waiting child of a group with no parent, with no
     /// subscriber, needs none: its waker is left with the group.
-    struct Extra<T> {
+    struct Extra {
         // The token `spawn_with` handed over, when there is no `Ctl` to keep it.
         own: Option<CancellationToken>,
         // A `start` caller still waiting for the child's signal.
         starter: Option<Arc<dyn Starter>>,
-        // A queued child's cell, shared with its handle.
-        pending: Option<Arc<Pending<Out<T>>>>,
         // The group's token, for a group nested in a child (see
         // `crate::sleepers` for the others).
         #[pin]
@@ -98,12 +96,11 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<T> Extra<T> {
+impl Extra {
     fn new(own: Option<CancellationToken>, starter: Option<Arc<dyn Starter>>) -> Self {
         Self {
             own,
             starter,
-            pending: None,
             group_waiter: None,
             own_waiter: None,
             grace: None,
@@ -147,18 +144,9 @@ where
         &self.settle.name
     }
 
-    /// Queues the child: it shares `pending` with its handle until it runs.
-    pub(crate) fn queue_in(&mut self, pending: Arc<Pending<Out<T>>>) {
-        self.settle.extra().project().pending.replace(pending);
-    }
-
-    /// A queued child leaves the queue: it is given a slot, and hands back
-    /// the cell it shares with its handle.
-    pub(crate) fn dequeue(self: Pin<&mut Self>) -> Option<Arc<Pending<Out<T>>>> {
-        let settle = self.project().settle;
-        settle.holds_slot = true;
-        let extra = settle.extra.as_mut()?;
-        extra.as_mut().project().pending.take()
+    /// A queued child leaves the queue: it is given a slot.
+    fn given_slot(&mut self) {
+        self.settle.holds_slot = true;
     }
 }
 
@@ -219,7 +207,7 @@ pub(crate) struct Settle<T> {
     index: usize,
     /// Set only when the group has a grace period.
     ctl: Option<Arc<Ctl>>,
-    extra: Option<Pin<Box<Extra<T>>>>,
+    extra: Option<Pin<Box<Extra>>>,
     /// Its key among the group's sleepers, once it waited (`NOT_ASLEEP`
     /// before): in the padding after the flags, so the task stays as small.
     sleeper: u32,
@@ -449,7 +437,7 @@ impl<T> Settle<T> {
         }
     }
 
-    fn extra(&mut self) -> Pin<&mut Extra<T>> {
+    fn extra(&mut self) -> Pin<&mut Extra> {
         self.extra
             .get_or_insert_with(|| Box::pin(Extra::new(None, None)))
             .as_mut()
@@ -560,35 +548,29 @@ impl<T> Drop for Settle<T> {
     fn drop(&mut self) {
         self.sup.left(self.index);
         if !self.settled {
-            if let Some(extra) = self.extra.as_mut() {
-                if let Some(pending) = extra.as_mut().project().pending.take() {
-                    // Dropped from the queue, never run. Marked before the
-                    // membership goes (the last field): the group is done
-                    // only once its handle would read the child as ended.
-                    pending.dropped();
-                }
-            }
             let span = self.take_span();
             let _ = self.finish(Ending::Cancelled, span);
         }
     }
 }
 
-impl<F, T, E, K> Deferred for ChildTask<F, T, E, K>
+impl<F, T, E, K> Deferred for Cell<Out<T>, Option<ChildTask<F, T, E, K>>>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: IntoFailure<K>,
     K: 'static,
 {
-    fn start(mut self: Pin<Box<Self>>, sup: &Supervisor, runtime: &Handle) -> std::io::Result<()> {
-        let name = self.name().clone();
-        // Taken out of the task first: a task the runtime drops at once (it
-        // is shutting down) must not reach for the cell locked below.
-        let Some(pending) = self.as_mut().dequeue() else {
-            return sup.spawn_task(runtime, &name, self).map(drop);
-        };
-        pending.spawn(|| sup.spawn_task(runtime, &name, self))
+    fn start(&self, sup: &Supervisor, runtime: &Handle) -> std::io::Result<()> {
+        self.start_with(|mut task| {
+            task.given_slot();
+            let name = task.name().clone();
+            sup.spawn_task(runtime, &name, task)
+        })
+    }
+
+    fn abandon(&self) {
+        drop(self.take_unstarted());
     }
 }
 

@@ -1,7 +1,8 @@
 //! What the crate docs promise a child costs: its task, and no other
 //! allocation, even once it waits (its waker is left with its group), unless
 //! its group is nested in another group's child (then one box, for the
-//! waiter on the group's token). Counted by a global allocator in this test
+//! waiter on the group's token), or it waited in the limit's queue (then
+//! the cell it waited in, which its handle shares). Counted by a global allocator in this test
 //! binary, as the difference between two fan-outs, so that the group's own
 //! set-up cancels out.
 
@@ -35,9 +36,19 @@ const TASK_NAME: usize = if cfg!(tokio_unstable) { 2 } else { 0 };
 
 /// Allocations made by a fan-out of `n` children, spawned, joined and read.
 async fn fan_out(n: usize, waits: bool) -> usize {
+    limited_fan_out(n, waits, None).await
+}
+
+/// The same, with at most `limit` children running at once, the others
+/// queued by `spawn`.
+async fn limited_fan_out(n: usize, waits: bool, limit: Option<usize>) -> usize {
     let mut handles = Vec::with_capacity(n);
     let before = ALLOCATIONS.load(Ordering::Relaxed);
-    let group = Group::new("counted");
+    let mut group = Group::builder("counted");
+    if let Some(limit) = limit {
+        group = group.limit(limit);
+    }
+    let group = group.build().unwrap();
     for i in 0..n {
         let child = async move {
             if waits {
@@ -68,9 +79,12 @@ async fn nested_fan_out(n: usize, waits: bool) -> usize {
 /// Every case in one test: the counter is global to this binary, and tests
 /// running side by side would count each other.
 #[tokio::test(flavor = "current_thread")]
-async fn a_child_costs_its_task_and_a_nested_groups_waiting_child_one_box() {
-    // Warm up: the runtime's own structures grow on first use.
+async fn a_child_costs_its_task_and_a_nested_groups_waiting_child_or_a_queued_one_one_more() {
+    // Warm up: the runtime's own structures grow on first use. (And before
+    // the subscriber below: once a callsite has been enabled, tracing keeps
+    // making its spans after the subscriber goes.)
     fan_out(2_000, true).await;
+    limited_fan_out(2_000, true, Some(10)).await;
     nested_fan_out(2_000, true).await;
 
     let per_child = (fan_out(2_000, false).await - fan_out(1_000, false).await) / 1_000;
@@ -78,6 +92,12 @@ async fn a_child_costs_its_task_and_a_nested_groups_waiting_child_one_box() {
 
     let per_child = (fan_out(2_000, true).await - fan_out(1_000, true).await) / 1_000;
     assert_eq!(per_child, 1 + TASK_NAME, "a child that waits once");
+
+    // Queued: all but ten of them wait in the queue, each in one cell.
+    let queued = (limited_fan_out(2_000, true, Some(10)).await
+        - limited_fan_out(1_000, true, Some(10)).await)
+        / 1_000;
+    assert_eq!(queued, 2 + TASK_NAME, "a child queued under a limit");
 
     // A subscriber that records spans: a waiting child keeps its span
     // between polls, in its box.
