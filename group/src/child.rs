@@ -108,7 +108,9 @@ where
     E: IntoFailure<K>,
     K: 'static,
 {
-    let sup = admitted.member.supervisor().clone();
+    // Borrowed from the membership, not cloned: no reference count to take
+    // and give back for every child.
+    let sup = admitted.member.supervisor();
     let ctl = sup
         .config
         .grace
