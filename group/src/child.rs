@@ -1,6 +1,5 @@
-//! Building one child: [`prepare`] makes its task; [`Ctl`]
-//! cancels it alone when its group has a grace period; [`Ending`] is how its
-//! future ended.
+//! Building one child: [`prepare`] makes its task (and its [`Ctl`] when its
+//! group has a grace period); [`Ending`] is how its future ended.
 //!
 //! A child costs one allocation, the task tokio makes for it; one that waits
 //! adds a box only in the cases `Extra` (in the task) lists. Its output goes
@@ -16,54 +15,13 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::ctl::Ctl;
 use crate::error_group::{BoxError, Failure};
 use crate::into_failure::IntoFailure;
 use crate::name::Name;
 use crate::outcome::ChildOutcome;
-use crate::own_token::OwnToken;
-use crate::supervisor::{Admitted, Supervisor};
-use crate::sync::AtomicWaker;
+use crate::supervisor::Admitted;
 use crate::task::{ChildTask, Settle};
-
-/// Cancelling one child of a group with a grace period. The group's token
-/// stops every child; a child is stopped alone by its [`OwnToken`] (its
-/// flag, and its own token if one was made), and its task is woken through
-/// the waker it left when it last went pending.
-#[derive(Debug)]
-pub(crate) struct Ctl {
-    sup: Arc<Supervisor>,
-    own: OwnToken,
-    pub(crate) waker: AtomicWaker,
-}
-
-impl Ctl {
-    fn new(sup: Arc<Supervisor>) -> Self {
-        Self {
-            sup,
-            own: OwnToken::new(),
-            waker: AtomicWaker::new(),
-        }
-    }
-
-    /// The child's own token, if one was made.
-    pub(crate) fn own(&self) -> Option<CancellationToken> {
-        self.own.get()
-    }
-
-    pub(crate) fn cancel(&self) {
-        self.own.cancel();
-        self.waker.wake();
-    }
-
-    pub(crate) fn is_cancelled(&self) -> bool {
-        self.own.is_cancelled()
-    }
-
-    /// The child's own token, a child of the group's, made on first use.
-    pub(crate) fn token(&self) -> CancellationToken {
-        self.own.token(|| self.sup.token.child_token())
-    }
-}
 
 /// How a child's future ended, before it is turned into telemetry and a
 /// [`Failure`].

@@ -604,14 +604,13 @@ impl GroupHandle {
         E: IntoFailure<K>,
         K: 'static,
     {
-        let (name, index, ctl, link) = self.spawn_link(name, make, with_token, starter, slot)?;
-        Ok(ChildHandle::new(name, index, self.sup.clone(), ctl, link))
+        let (name, index, link) = self.spawn_link(name, make, with_token, starter, slot)?;
+        Ok(ChildHandle::new(name, index, self.sup.clone(), link))
     }
 
     /// Spawns a child, and returns what its handle is made of: a caller that
     /// keeps no handle (`spawn_stream`) drops them at once.
     #[track_caller]
-    #[allow(clippy::type_complexity)]
     fn spawn_link<F, T, E, K>(
         &self,
         name: Name,
@@ -619,7 +618,7 @@ impl GroupHandle {
         with_token: bool,
         starter: Option<Arc<dyn Starter>>,
         slot: Slot<'_>,
-    ) -> Result<(Name, usize, Option<Arc<child::Ctl>>, Link<T>), SpawnError>
+    ) -> Result<(Name, usize, Link<T>), SpawnError>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
@@ -643,16 +642,16 @@ impl GroupHandle {
         let link = if run_now {
             self.sup
                 .spawn_task(&runtime, &name, task)
-                .map(Link::Spawned)
+                .map(|task| Link::Spawned { task, ctl })
         } else {
-            let cell = Arc::new(queue::Cell::new(task));
+            let cell = Arc::new(queue::Cell::new(task, ctl));
             let pending: Arc<Pending<_>> = cell.clone();
             self.sup
                 .enqueue(runtime, queue::Entry::new(cell))
                 .map(|()| Link::Queued(pending))
         };
         let link = link.map_err(|e| refuse(SpawnErrorKind::Runtime(e)))?;
-        Ok((name, index, ctl, link))
+        Ok((name, index, link))
     }
 
     /// Spawns one child per item of `stream`, with at most `in_flight` of them

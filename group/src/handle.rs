@@ -19,7 +19,7 @@ use futures_util::FutureExt as _;
 use tokio::task::JoinHandle;
 use tokio::task::coop::unconstrained;
 
-use crate::child::Ctl;
+use crate::ctl::Ctl;
 use crate::error_group::Failure;
 use crate::name::Name;
 use crate::outcome::ChildOutcome;
@@ -30,8 +30,14 @@ use crate::task::Out;
 
 /// Where a handle finds its child.
 pub(crate) enum Link<T> {
-    /// The child's task is running, or has ended and holds the output.
-    Spawned(JoinHandle<Out<T>>),
+    /// The child's task is running, or has ended and holds the output;
+    /// `ctl` is set only when the group has a grace period. (Here rather
+    /// than in the handle: a queued child's is in its cell, and the handle
+    /// stays as small.)
+    Spawned {
+        task: JoinHandle<Out<T>>,
+        ctl: Option<Arc<Ctl>>,
+    },
     /// The child waits for a slot under the group's limit.
     Queued(Arc<Pending<Out<T>>>),
     /// The output has been read from the task.
@@ -41,7 +47,7 @@ pub(crate) enum Link<T> {
 impl<T> From<Left<Out<T>>> for Link<T> {
     fn from(left: Left<Out<T>>) -> Self {
         match left {
-            Left::Spawned(task) => Self::Spawned(task),
+            Left::Spawned(task, ctl) => Self::Spawned { task, ctl },
             Left::Dropped => Self::Ended(Out::Cancelled),
         }
     }
@@ -57,8 +63,6 @@ pub struct ChildHandle<T> {
     name: Name,
     index: usize,
     sup: Arc<Supervisor>,
-    /// Set only when the group has a grace period.
-    ctl: Option<Arc<Ctl>>,
     link: Mutex<Link<T>>,
 }
 
@@ -73,18 +77,11 @@ impl<T> std::fmt::Debug for ChildHandle<T> {
 }
 
 impl<T> ChildHandle<T> {
-    pub(crate) fn new(
-        name: Name,
-        index: usize,
-        sup: Arc<Supervisor>,
-        ctl: Option<Arc<Ctl>>,
-        link: Link<T>,
-    ) -> Self {
+    pub(crate) fn new(name: Name, index: usize, sup: Arc<Supervisor>, link: Link<T>) -> Self {
         Self {
             name,
             index,
             sup,
-            ctl,
             link: Mutex::new(link),
         }
     }
@@ -105,12 +102,9 @@ impl<T> ChildHandle<T> {
     /// Without a grace period the child is stopped at its next `.await`;
     /// with one, its token fires and it has the grace period to finish.
     pub fn cancel(&self) {
-        if let Some(ctl) = &self.ctl {
-            ctl.cancel();
-            return;
-        }
         match &*self.lock() {
-            Link::Spawned(task) => task.abort(),
+            Link::Spawned { ctl: Some(ctl), .. } => ctl.cancel(),
+            Link::Spawned { task, ctl: None } => task.abort(),
             Link::Queued(pending) => pending.cancel(),
             Link::Ended(_) => {}
         }
@@ -160,7 +154,7 @@ impl<T> ChildHandle<T> {
             Link::Ended(Out::Cancelled) => ChildResult::Cancelled,
             Link::Ended(Out::Raised(_)) => ChildResult::Raised,
             Link::Ended(Out::Failed(failure)) => ChildResult::Err(*failure),
-            Link::Spawned(_) | Link::Queued(_) => ChildResult::Running,
+            Link::Spawned { .. } | Link::Queued(_) => ChildResult::Running,
         }
     }
 
@@ -183,7 +177,7 @@ fn read<T>(link: &mut Link<T>, sup: &Supervisor) {
             *link = left.into();
         }
     }
-    if let Link::Spawned(task) = link {
+    if let Link::Spawned { task, .. } = link {
         if !task.is_finished() && !sup.is_settled() {
             return; // still running
         }
@@ -282,7 +276,7 @@ impl<T> Future for ChildFuture<T> {
                     Some(left) => *link = left.into(),
                     None => return Poll::Pending,
                 },
-                Link::Spawned(task) => {
+                Link::Spawned { task, .. } => {
                     let result = std::task::ready!(Pin::new(task).poll(cx));
                     *link = Link::Ended(ended(result));
                 }
@@ -325,5 +319,16 @@ impl<T> ChildResult<T> {
             Self::Err(failure) => Some(Err(failure)),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A fan-out keeps a handle per child, in the caller's `Vec`: its size is
+    /// most of what a child costs beyond its task (see BENCHMARKS.md).
+    #[test]
+    fn a_handle_stays_at_nine_words() {
+        let size = std::mem::size_of::<super::ChildHandle<u64>>();
+        assert!(size <= 72, "{size}");
     }
 }

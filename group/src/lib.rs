@@ -140,6 +140,7 @@ mod catch;
 mod child;
 mod config;
 mod context;
+mod ctl;
 mod deadline;
 mod error_group;
 pub mod error_types;

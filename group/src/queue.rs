@@ -15,6 +15,7 @@ use std::task::Waker;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
+use crate::ctl::Ctl;
 use crate::supervisor::Supervisor;
 
 /// A queued child's cell as the queue uses it.
@@ -77,8 +78,8 @@ enum State<O> {
 
 /// How a queued child left the queue, as its handle learns it.
 pub(crate) enum Left<O> {
-    /// It runs, as this task.
-    Spawned(JoinHandle<O>),
+    /// It runs, as this task (with its `Ctl`, in a group with a grace period).
+    Spawned(JoinHandle<O>, Option<Arc<Ctl>>),
     /// It never ran.
     Dropped,
 }
@@ -86,6 +87,9 @@ pub(crate) enum Left<O> {
 /// A queued child's cell: `O` is its task's output, `C` the place of the
 /// task itself, an `Option` of it until the task leaves.
 pub(crate) struct Cell<O, C: ?Sized> {
+    /// Set only when the group has a grace period: cancelled through it, a
+    /// child stops within the grace period, queued or not.
+    ctl: Option<Arc<Ctl>>,
     inner: Mutex<Inner<O, C>>,
 }
 
@@ -105,6 +109,10 @@ impl<O, C: ?Sized> Cell<O, C> {
     /// Cancels the child: at once if it runs, else as soon as it leaves the
     /// queue.
     pub(crate) fn cancel(&self) {
+        if let Some(ctl) = &self.ctl {
+            // A child not started yet sees it as it starts, and ends then.
+            return ctl.cancel();
+        }
         match &mut self.lock().state {
             State::Waiting { cancelled, .. } => *cancelled = true,
             State::Spawned(task) => task.abort(),
@@ -117,7 +125,7 @@ impl<O, C: ?Sized> Cell<O, C> {
     pub(crate) fn take(&self, waiter: Option<&Waker>) -> Option<Left<O>> {
         let state = &mut self.lock().state;
         match std::mem::replace(state, State::Taken) {
-            State::Spawned(task) => Some(Left::Spawned(task)),
+            State::Spawned(task) => Some(Left::Spawned(task, self.ctl.clone())),
             State::Dropped => Some(Left::Dropped),
             State::Waiting {
                 cancelled,
@@ -140,9 +148,10 @@ impl<O, C: ?Sized> Cell<O, C> {
 }
 
 impl<O, T> Cell<O, Option<T>> {
-    /// The cell of `task`, queued.
-    pub(crate) fn new(task: T) -> Self {
+    /// The cell of `task`, queued; `ctl` is the child's, if it has one.
+    pub(crate) fn new(task: T, ctl: Option<Arc<Ctl>>) -> Self {
         Self {
+            ctl,
             inner: Mutex::new(Inner {
                 state: State::Waiting {
                     cancelled: false,
@@ -233,7 +242,7 @@ mod tests {
 
     /// The queue's view and the handle's view are one cell.
     fn views(task: String) -> (Queued, Arc<Pending<()>>) {
-        let cell = Arc::new(Cell::new(task));
+        let cell = Arc::new(Cell::new(task, None));
         let pending: Arc<Pending<()>> = cell.clone();
         (cell, pending)
     }

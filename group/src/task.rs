@@ -24,8 +24,9 @@ use tokio::time::Sleep;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tracing::Span;
 
-use crate::child::{Ctl, Ending, Starter};
+use crate::child::{Ending, Starter};
 use crate::context::{self, Ambient};
+use crate::ctl::Ctl;
 use crate::error_group::Failure;
 use crate::into_failure::IntoFailure;
 use crate::membership::{Hold, Membership};

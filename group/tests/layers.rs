@@ -43,6 +43,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "supervisor",
             "cancel_watch",
             "membership",
+            "ctl",
             "queue",
             "context",
         ],

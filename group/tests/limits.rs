@@ -201,6 +201,45 @@ async fn a_child_cancelled_while_queued_gives_its_slot_back() {
     }
 }
 
+/// A child that waited in the queue is, once it runs, cancelled alone like
+/// any other: with a grace period, its token fires and it finishes its
+/// clean-up with its own result, whether its handle was looked at since it
+/// left the queue or not.
+#[tokio::test(start_paused = true)]
+async fn a_child_that_was_queued_gets_the_grace_period_when_cancelled_alone() {
+    for looked in [false, true] {
+        let group = Group::builder("one-at-a-time")
+            .limit(1)
+            .grace_period(ms(100))
+            .build()
+            .unwrap();
+        group
+            .spawn("first", async {
+                sleep(ms(10)).await;
+                Ok::<_, ValueError>("first")
+            })
+            .unwrap();
+        let queued = group
+            .spawn_with("cleans-up", |token| async move {
+                token.cancelled().await;
+                sleep(ms(30)).await; // flushing
+                Ok::<_, ValueError>("flushed")
+            })
+            .unwrap();
+        assert_eq!(group.queued(), 1);
+        sleep(ms(20)).await; // the first is done, the queued one runs
+        assert_eq!((group.running(), group.queued()), (1, 0));
+        if looked {
+            assert_eq!(queued.outcome(), None, "running");
+        }
+        let cancelled = Instant::now();
+        queued.cancel();
+        group.join().await.unwrap();
+        assert_eq!(cancelled.elapsed(), ms(30), "looked at: {looked}");
+        assert_eq!(queued.into_output(), Ok("flushed"), "looked at: {looked}");
+    }
+}
+
 /// A `make` closure of `spawn_with` that panics gives its slot and its live
 /// entry back: two such panics under `limit(2)` leave the group joinable, a
 /// child spawned after them runs, and the unresponsive-child alarm, raised
