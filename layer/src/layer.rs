@@ -16,14 +16,13 @@ use tokio::time::Instant;
 use tracing::span::{self, Id};
 use tracing::subscriber::Interest;
 use tracing::{Dispatch, Event, Metadata, Subscriber};
-use tracing_subscriber::filter::Filtered;
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::callsites::{Kind, kind};
 use crate::emit;
 use crate::fields::{ChildFields, ErrorGroups, EventFields, SpanFields};
-use crate::filter::CohortFilter;
+use crate::filtered::FilteredLayer;
 use crate::leaves::{self, LeafRecord};
 use crate::live::{LiveChild, LiveGroup, Parent};
 use crate::metrics::{CancelCause, GroupRun, Measurement};
@@ -115,12 +114,13 @@ impl CohortLayer {
     /// The layer with its own per-layer filter, [`CohortFilter`]: it sees
     /// what it needs whatever the other layers' filters are, and does not
     /// make every other callsite of the process enabled, as a layer with no
-    /// filter does.
-    pub fn filtered<S>(self) -> Filtered<Self, CohortFilter, S>
+    /// filter does. (Rather than `.with_filter(CohortFilter::new())`, which
+    /// works the same, but looks every span up at each enter and exit.)
+    pub fn filtered<S>(self) -> FilteredLayer<S>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        self.with_filter(CohortFilter::new())
+        FilteredLayer::new(self)
     }
 
     /// A handle to read the layer's metrics and live tree once the layer is
@@ -681,16 +681,31 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(&id) else {
+        // Behind a filter, the context's parent is the nearest span the
+        // filter enabled.
+        self.closed(&id, &ctx, |span| span.parent().map(|p| p.id()));
+    }
+}
+
+impl CohortLayer {
+    /// A span closed; `parent` finds the span its events go to: other
+    /// layers may already have finished with the span itself.
+    pub(crate) fn closed<S>(
+        &self,
+        id: &Id,
+        ctx: &Context<'_, S>,
+        parent: impl FnOnce(&SpanRef<'_, S>) -> Option<Id>,
+    ) where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let Some(span) = ctx.span(id) else {
             return;
         };
-        // Events for a closing span go to its parent: other layers may
-        // already have finished with the span itself.
-        let parent = || span.parent().map(|p| p.id());
         match kind(span.metadata()) {
             // Closed without an outcome: the run was dropped unfinished.
             Kind::Group => {
-                self.group_done(&span, cohort::GroupOutcome::Cancelled.as_str(), parent())
+                let parent = parent(&span);
+                self.group_done(&span, cohort::GroupOutcome::Cancelled.as_str(), parent)
             }
             // cohort records every child's outcome (a dropped child's too),
             // and its end has done the rest.

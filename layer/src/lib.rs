@@ -70,13 +70,16 @@
 //! - [`CohortHandle::tree`]: the groups open now, nested, with their running
 //!   children; JSON with [`GroupTree::to_json`], text with `Display`.
 
-#![forbid(unsafe_code)]
+// One `unsafe` item, allowed where it is: `FilteredLayer` passes
+// tracing-subscriber's `downcast_raw` on to the `Filtered` it wraps.
+#![deny(unsafe_code)]
 
 mod builder;
 mod callsites;
 mod emit;
 mod fields;
 mod filter;
+mod filtered;
 mod handle;
 mod layer;
 mod leaks;
@@ -91,6 +94,7 @@ mod tree;
 pub use builder::{BuildError, Builder};
 pub use emit::{LEAF, LEAK_DETECTION_OFF, METRICS_OVERFLOW, SPANS_FILTERED, TASK_LEAKED};
 pub use filter::CohortFilter;
+pub use filtered::FilteredLayer;
 pub use handle::{CohortHandle, LeakDetection};
 pub use layer::CohortLayer;
 pub use leaves::fingerprint;

@@ -438,3 +438,42 @@ fn a_leaf_whose_display_panics_is_logged_and_the_tree_returned() {
         cohort::telemetry::DISPLAY_PANICKED
     );
 }
+
+/// A group dropped before it raised logs the failure that waited for its
+/// raise as its span closes (the child that dropped it then fails with it,
+/// and the leaf is not logged again): under the nearest span the layer's
+/// filter takes, the enclosing child's, since the service's own span
+/// between the two is not the layer's to see.
+#[test]
+fn a_dropped_groups_waiting_failure_is_logged_as_it_closes() {
+    use tracing::Instrument as _;
+
+    let (recorder, _, _guard) = install();
+    let tree = rt().block_on(async {
+        let outer = Group::new("outer");
+        outer
+            .spawn("handler", async {
+                let request = tracing::info_span!(target: "service", "request");
+                async {
+                    let inner = Group::new("inner");
+                    inner
+                        .spawn("bad", async { Err::<(), _>(Refused("x".into())) })
+                        .unwrap();
+                    tokio::task::yield_now().await; // "bad" fails
+                    drop(inner); // before it raised
+                    Ok::<_, Refused>(())
+                }
+                .instrument(request)
+                .await
+            })
+            .unwrap();
+        outer.join().await.unwrap_err()
+    });
+    let leaves = recorder.leaves();
+    assert_eq!(leaves.len(), 1, "logged once: {leaves:#?}");
+    let leaf = &leaves[0];
+    assert_eq!(leaf.u64("exception.id"), tree.leaves()[0].failure.id());
+    // Its path in the tree as it was when the group closed.
+    assert_eq!(leaf.get("leaf.path"), "0");
+    assert_eq!(leaf.span.as_deref(), Some("cohort.child"));
+}

@@ -84,8 +84,8 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Recorder {
     }
 }
 
-/// A subscriber of the recorder and a cohort layer (last, as documented),
-/// the default on this thread while the guard lives.
+/// A subscriber of the recorder and a cohort layer (last, and with its own
+/// filter, as documented), the default on this thread while the guard lives.
 pub fn install() -> (Recorder, CohortHandle, DefaultGuard) {
     install_layer(CohortLayer::new())
 }
@@ -95,7 +95,7 @@ pub fn install_layer(layer: CohortLayer) -> (Recorder, CohortHandle, DefaultGuar
     let handle = layer.handle();
     let guard = tracing_subscriber::registry()
         .with(recorder.clone())
-        .with(layer)
+        .with(layer.filtered())
         .set_default();
     (recorder, handle, guard)
 }
