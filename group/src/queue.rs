@@ -61,8 +61,8 @@ impl Drop for Entry {
 enum State<O> {
     /// Still queued; `cancelled` if its handle cancelled it meanwhile, and
     /// the task awaiting the handle, to wake as the child leaves the queue
-    /// (boxed: rarely anyone awaits a queued child, and a smaller cell is a
-    /// cheaper allocation for every one).
+    /// (boxed: rarely anyone awaits a queued child, and every queued child's
+    /// cell is a word smaller for it).
     Waiting {
         cancelled: bool,
         waiter: Option<Box<Waker>>,
@@ -107,7 +107,8 @@ impl<O, C: ?Sized> Cell<O, C> {
     }
 
     /// Cancels the child: at once if it runs, else as soon as it leaves the
-    /// queue.
+    /// queue (with a grace period, through its `Ctl`, which it checks as it
+    /// starts).
     pub(crate) fn cancel(&self) {
         if let Some(ctl) = &self.ctl {
             // A child not started yet sees it as it starts, and ends then.
