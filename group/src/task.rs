@@ -75,10 +75,10 @@ pin_project_lite::pin_project! {
 pin_project_lite::pin_project! {
     /// What a child needs only if it waits while a subscriber records its
     /// span, waits in a group nested in another's child (on that group's
-    /// token), was spawned with a token or
-    /// through `start`, or is cancelled within a grace period: one box, made
-    /// when first needed. A waiting child of a group with no parent, with no
-    /// subscriber, needs none: its waker is left with the group.
+    /// token), was spawned with a token or through `start`, or is cancelled
+    /// within a grace period: one box, made when first needed. A waiting
+    /// child of a group with no parent, with no subscriber, needs none: its
+    /// waker is left with the group.
     struct Extra {
         // The token `spawn_with` handed over, when there is no `Ctl` to keep it.
         own: Option<CancellationToken>,
