@@ -222,21 +222,7 @@ fn leave<O>(state: &mut State<O>, next: State<O>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Wake;
-
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn counter() -> (Arc<Count>, Waker) {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        (count.clone(), Waker::from(count))
-    }
+    use crate::sync::counting_waker;
 
     /// A cell as the queue sees it (here, with a string for a task).
     type Queued = Arc<Cell<(), Option<String>>>;
@@ -251,10 +237,10 @@ mod tests {
     #[test]
     fn a_child_dropped_from_the_queue_is_handed_back_once_and_its_waiter_woken() {
         let (cell, pending) = views("task".to_owned());
-        let (count, waker) = counter();
+        let (count, waker) = counting_waker::new();
         assert!(pending.take(Some(&waker)).is_none(), "still queued");
         assert_eq!(cell.take_unstarted().as_deref(), Some("task"));
-        assert_eq!(count.0.load(Ordering::SeqCst), 1, "the waiter is woken");
+        assert_eq!(count.get(), 1, "the waiter is woken");
         assert!(cell.take_unstarted().is_none(), "handed back once");
         let never = cell.start_with(|_| unreachable!("a dropped child never starts"));
         assert!(never.is_ok());
@@ -265,14 +251,14 @@ mod tests {
     #[test]
     fn a_refused_spawn_reads_as_dropped() {
         let (cell, pending) = views("task".to_owned());
-        let (count, waker) = counter();
+        let (count, waker) = counting_waker::new();
         assert!(pending.take(Some(&waker)).is_none());
         let refused = cell.start_with(|task| {
             assert_eq!(task, "task", "the spawn is given the task");
             Err(std::io::Error::other("shutting down"))
         });
         assert!(refused.is_err(), "the refusal is passed on");
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.get(), 1);
         assert!(matches!(pending.take(None), Some(Left::Dropped)));
         assert!(
             cell.take_unstarted().is_none(),
@@ -283,13 +269,13 @@ mod tests {
     #[test]
     fn only_the_latest_waiter_is_woken() {
         let (cell, pending) = views("task".to_owned());
-        let (first, first_waker) = counter();
-        let (second, second_waker) = counter();
+        let (first, first_waker) = counting_waker::new();
+        let (second, second_waker) = counting_waker::new();
         assert!(pending.take(Some(&first_waker)).is_none());
         assert!(pending.take(Some(&second_waker)).is_none());
         assert!(pending.take(None).is_none(), "a look keeps the waiter");
         drop(cell.take_unstarted());
-        assert_eq!(first.0.load(Ordering::SeqCst), 0);
-        assert_eq!(second.0.load(Ordering::SeqCst), 1);
+        assert_eq!(first.get(), 0);
+        assert_eq!(second.get(), 1);
     }
 }

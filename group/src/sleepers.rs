@@ -166,22 +166,11 @@ impl Shard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Wake;
-
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::sync::counting_waker;
 
     #[test]
     fn slots_are_reused_and_only_the_registered_are_woken() {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+        let (count, waker) = counting_waker::new();
         let mut sleepers = Shard::default();
         let a = sleepers.add(&waker).unwrap();
         let b = sleepers.add(&waker).unwrap();
@@ -191,7 +180,7 @@ mod tests {
         assert_ne!(b, c);
         sleepers.remove(b);
         sleepers.wake_all().into_iter().for_each(Waker::wake);
-        assert_eq!(count.0.load(Ordering::SeqCst), 1, "only the sleeper left");
+        assert_eq!(count.get(), 1, "only the sleeper left");
         assert_eq!(
             sleepers.add(&waker),
             None,
@@ -202,8 +191,7 @@ mod tests {
 
     #[test]
     fn keys_name_their_shard_and_the_wake_up_reaches_every_shard() {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+        let (count, waker) = counting_waker::new();
         let sleepers = Sleepers::new(4);
         // Threads of their own, so that they take shards of their own.
         let keys: Vec<u32> = std::thread::scope(|s| {
@@ -217,7 +205,7 @@ mod tests {
         assert!(shards.len() > 1, "spread over shards: {keys:?}");
         sleepers.remove(keys[0]);
         sleepers.wake_all().into_iter().for_each(Waker::wake);
-        assert_eq!(count.0.load(Ordering::SeqCst), 5, "all but the one removed");
+        assert_eq!(count.get(), 5, "all but the one removed");
         assert_eq!(sleepers.add(&waker), None, "every shard refuses now");
     }
 }

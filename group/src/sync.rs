@@ -64,3 +64,33 @@ impl AtomicWaker {
         return self.inner.take_waker();
     }
 }
+
+/// A waker that counts how often it was woken, for the unit tests of the
+/// primitives that keep wakers.
+#[cfg(test)]
+pub(crate) mod counting_waker {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Wake, Waker};
+
+    /// The count of a waker from [`new`].
+    pub(crate) struct Count(AtomicUsize);
+
+    impl Count {
+        pub(crate) fn get(&self) -> usize {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A waker and its count of wake-ups.
+    pub(crate) fn new() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        (count.clone(), Waker::from(count))
+    }
+}
