@@ -111,11 +111,12 @@ impl CohortLayer {
         crate::Builder::default()
     }
 
-    /// The layer with its own per-layer filter, [`CohortFilter`]: it sees
-    /// what it needs whatever the other layers' filters are, and does not
-    /// make every other callsite of the process enabled, as a layer with no
-    /// filter does. (Rather than `.with_filter(CohortFilter::new())`, which
-    /// works the same, but looks every span up at each enter and exit.)
+    /// The layer with its own per-layer filter,
+    /// [`CohortFilter`](crate::CohortFilter): it sees what it needs whatever
+    /// the other layers' filters are, and does not make every other callsite
+    /// of the process enabled, as a layer with no filter does. (Rather than
+    /// `.with_filter(CohortFilter::new())`, which works the same, but looks
+    /// every span up at each enter, exit, record and close.)
     pub fn filtered<S>(self) -> FilteredLayer<S>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
