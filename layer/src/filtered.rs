@@ -6,14 +6,14 @@
 //! every enter, exit, record and close, to ask whether its filter enabled
 //! that span, before it calls the layer, whether or not the layer does
 //! anything there. The cohort layer does nothing on enter and exit, and
-//! neither does its filter, so those calls stop here. A record it reads
-//! first for the fields it knows (a child's outcome, a group's counts),
-//! which only cohort's spans carry and which its filter always enables, so
-//! it goes straight to the layer; so does a close, which the layer looks up
-//! itself (the filter's decision depends on a span's metadata alone, so the
-//! layer can tell which of its ancestors the filter enabled). Everything
-//! else (callsites, the filter's decision for each new span and event)
-//! goes through `Filtered` as it is.
+//! neither does its filter, so those calls stop here. A record goes straight
+//! to the layer, which first reads the fields it knows (a child's outcome, a
+//! group's counts): only cohort's spans carry them, and the filter always
+//! enables those. So does a close: the layer looks the span up itself, and
+//! since the filter decides on a span's metadata alone, the layer can tell
+//! which of its ancestors the filter enabled. Everything else (callsites,
+//! the filter's decision for each new span and event) goes through
+//! `Filtered` as it is.
 
 use std::any::TypeId;
 
