@@ -1,10 +1,10 @@
 //! What the crate docs promise a child costs: its task, and no other
 //! allocation, even once it waits (its waker is left with its group), unless
 //! its group is nested in another group's child (then one box, for the
-//! waiter on the group's token), or it waited in the limit's queue (then
-//! the cell it waited in, which its handle shares). Counted by a global allocator in this test
-//! binary, as the difference between two fan-outs, so that the group's own
-//! set-up cancels out.
+//! waiter on the group's token), or it waited in the limit's queue (then the
+//! cell it waited in, which its handle shares). Counted by a global
+//! allocator in this test binary, as the difference between two fan-outs,
+//! so that the group's own set-up cancels out.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::convert::Infallible;
