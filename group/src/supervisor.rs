@@ -379,11 +379,8 @@ impl Supervisor {
     /// admitted with it.
     fn take_slot(&self) -> Option<Reservation<'_>> {
         // Made only once the slot is taken: one dropped gives a slot back.
-        if self.take_free_slot() {
-            Some(Reservation { sup: Some(self) })
-        } else {
-            None
-        }
+        self.take_free_slot()
+            .then(|| Reservation { sup: Some(self) })
     }
 
     /// `Ok` while the group takes new children; else why not.
@@ -466,8 +463,8 @@ impl Supervisor {
     /// reads it as cancelled.
     fn start_queued(&self, next: Queued) {
         self.record_queued(next.left);
-        // One of the two is always there; were neither, the child would be
-        // dropped unstarted, as the entry goes.
+        // The entry has a runtime of its own only when the group has none
+        // (see `enqueue`), so one of the two is always there.
         if let Some(runtime) = next.runtime.as_ref().or(self.runtime.as_ref()) {
             let _ = next.child.start(self, runtime);
         }

@@ -17,23 +17,7 @@ use tracing_subscriber::prelude::*;
 /// service's span (which the layer's filter does not take), a task leaked
 /// past its group, and a tree a service logs itself.
 async fn workload() {
-    let outer = Group::new("outer");
-    outer
-        .spawn("inventory", async {
-            let inner = Group::builder("shards")
-                .policy(Policy::Supervise)
-                .build()
-                .unwrap();
-            inner
-                .spawn("eu", async { Err::<(), _>(Refused("eu".into())) })
-                .unwrap();
-            inner
-                .spawn("us", async { Err::<(), _>(Invalid("us".into())) })
-                .unwrap();
-            inner.join().await
-        })
-        .unwrap();
-    let tree = outer.join().await.unwrap_err();
+    let tree = support::nested_failures().await;
     tracing::error!(
         error = &tree as &(dyn std::error::Error + 'static),
         "request failed"

@@ -83,25 +83,7 @@ fn rt() -> tokio::runtime::Runtime {
 #[test]
 fn a_nested_failure_is_logged_once_at_the_top_with_its_full_path() {
     let (recorder, _, _guard) = install();
-    let tree = rt().block_on(async {
-        let outer = Group::new("outer");
-        outer
-            .spawn("inventory", async {
-                let inner = Group::builder("shards")
-                    .policy(Policy::Supervise)
-                    .build()
-                    .unwrap();
-                inner
-                    .spawn("eu", async { Err::<(), _>(Refused("eu".into())) })
-                    .unwrap();
-                inner
-                    .spawn("us", async { Err::<(), _>(Invalid("us".into())) })
-                    .unwrap();
-                inner.join().await
-            })
-            .unwrap();
-        outer.join().await.unwrap_err()
-    });
+    let tree = rt().block_on(support::nested_failures());
     assert_leaves_logged_once(&recorder, &tree);
     let paths: Vec<String> = recorder
         .leaves()

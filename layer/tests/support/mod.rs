@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use cohort::{ErrorGroup, Group, Policy};
 use cohort_layer::{CohortHandle, CohortLayer};
 use tracing::dispatcher::DefaultGuard;
 use tracing::field::{Field, Visit};
@@ -126,4 +127,26 @@ impl std::error::Error for Invalid {}
 /// Never resolves.
 pub async fn forever<T>() -> Result<T, Refused> {
     std::future::pending().await
+}
+
+/// A group whose child runs a supervise group in which two children fail,
+/// with different error types: the outer group's error, two levels deep.
+pub async fn nested_failures() -> ErrorGroup {
+    let outer = Group::new("outer");
+    outer
+        .spawn("inventory", async {
+            let inner = Group::builder("shards")
+                .policy(Policy::Supervise)
+                .build()
+                .unwrap();
+            inner
+                .spawn("eu", async { Err::<(), _>(Refused("eu".into())) })
+                .unwrap();
+            inner
+                .spawn("us", async { Err::<(), _>(Invalid("us".into())) })
+                .unwrap();
+            inner.join().await
+        })
+        .unwrap();
+    outer.join().await.unwrap_err()
 }
