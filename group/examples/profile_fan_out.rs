@@ -16,7 +16,8 @@
 //! `stream` (`spawn_stream` of those, 100 in flight) or `permit` (its
 //! baseline: a semaphore permit taken before each `tokio::spawn`), and
 //! `semaphore` (the limit's baseline: a `JoinSet` of tasks that each take a
-//! permit first).
+//! permit first) or `dropped` (the fan-out with every handle dropped as it
+//! is returned: what a child costs without one).
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -59,6 +60,7 @@ fn main() {
                 "when_free" => when_free().await,
                 "permit" => permit_then_spawn().await,
                 "semaphore" => semaphore_tasks().await,
+                "dropped" => dropped_handles().await,
                 _ => cohort(Waits::Never, None).await,
             };
             black_box(sum);
@@ -99,6 +101,16 @@ async fn cohort(waits: Waits, limit: Option<usize>) -> u64 {
         .into_iter()
         .filter_map(|h| h.into_output().ok())
         .sum()
+}
+
+async fn dropped_handles() -> u64 {
+    let group = cohort::Group::new("profile");
+    for i in 0..*CHILDREN_N {
+        let handle = group.spawn("child", child(i, Waits::Never));
+        drop(handle.expect("the group is open"));
+    }
+    group.join().await.expect("no child fails");
+    *CHILDREN_N
 }
 
 async fn when_free() -> u64 {

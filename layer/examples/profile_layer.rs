@@ -14,19 +14,76 @@
 //! an `info_span!`), `cohort` (a group, its own spans, no cohort layer) or
 //! `layer` (the group under the cohort layer too, filtered as documented)
 //! or `filter_only` (the group under a no-op layer behind the cohort layer's
-//! filter: what tracing-subscriber's per-layer filtering costs by itself).
+//! filter: what tracing-subscriber's per-layer filtering costs by itself)
+//! or `floor` (the same no-op layer, skipping the callbacks `filtered()`
+//! skips: what any layer behind `filtered()`'s path costs before it does
+//! any work).
 
 use std::convert::Infallible;
 use std::hint::black_box;
 
+use std::any::TypeId;
+
 use tracing::Instrument as _;
+use tracing::span::{Attributes, Id};
+use tracing::subscriber::Interest;
+use tracing::{Event, Metadata, Subscriber};
 use tracing_subscriber::Layer;
+use tracing_subscriber::filter::Filtered;
+use tracing_subscriber::layer::Context;
 use tracing_subscriber::prelude::*;
+use tracing_subscriber::registry::LookupSpan;
 
 /// A layer that does nothing: with it on the registry, closed spans are freed.
 struct Noop;
 
 impl<S: tracing::Subscriber> Layer<S> for Noop {}
+
+/// A filtered layer that, as `CohortLayer::filtered()` does, hands only
+/// callsites, the filter's decisions, new spans and events to `Filtered`,
+/// and nothing of enter, exit, record or close.
+struct Floor<S>(Filtered<Noop, cohort_layer::CohortFilter, S>);
+
+impl<S> Layer<S> for Floor<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + 'static,
+{
+    fn on_layer(&mut self, subscriber: &mut S) {
+        self.0.on_layer(subscriber);
+    }
+
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        self.0.register_callsite(meta)
+    }
+
+    fn enabled(&self, meta: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
+        self.0.enabled(meta, ctx)
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        self.0.on_new_span(attrs, id, ctx);
+    }
+
+    fn event_enabled(&self, event: &Event<'_>, ctx: Context<'_, S>) -> bool {
+        self.0.event_enabled(event, ctx)
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        self.0.on_event(event, ctx);
+    }
+
+    // Passed on, as `filtered()` does, so that the subscriber sees a
+    // per-layer filter.
+    #[allow(unsafe_code)]
+    unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
+        if id == TypeId::of::<Self>() {
+            return Some(self as *const Self as *const ());
+        }
+        // SAFETY: `Filtered` returns pointers into itself, which lives as
+        // long as `self`, each of the type `id` names.
+        unsafe { self.0.downcast_raw(id) }
+    }
+}
 
 fn main() {
     let mode = std::env::args()
@@ -47,6 +104,9 @@ fn main() {
         }
         "filter_only" => tracing::Dispatch::new(
             registry.with(Noop.with_filter(cohort_layer::CohortFilter::new())),
+        ),
+        "floor" => tracing::Dispatch::new(
+            registry.with(Floor(Noop.with_filter(cohort_layer::CohortFilter::new()))),
         ),
         _ => tracing::Dispatch::new(registry),
     };
