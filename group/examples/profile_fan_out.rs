@@ -16,8 +16,9 @@
 //! `stream` (`spawn_stream` of those, 100 in flight) or `permit` (its
 //! baseline: a semaphore permit taken before each `tokio::spawn`), and
 //! `semaphore` (the limit's baseline: a `JoinSet` of tasks that each take a
-//! permit first) or `dropped` (the fan-out with every handle dropped as it
-//! is returned: what a child costs without one).
+//! permit first), `completions` (the fan-out through `Completions`, outputs
+//! read as the children end) or `dropped` (every handle dropped as it is
+//! returned: what a child costs without one).
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -61,6 +62,7 @@ fn main() {
                 "permit" => permit_then_spawn().await,
                 "semaphore" => semaphore_tasks().await,
                 "dropped" => dropped_handles().await,
+                "completions" => completions().await,
                 _ => cohort(Waits::Never, None).await,
             };
             black_box(sum);
@@ -101,6 +103,22 @@ async fn cohort(waits: Waits, limit: Option<usize>) -> u64 {
         .into_iter()
         .filter_map(|h| h.into_output().ok())
         .sum()
+}
+
+async fn completions() -> u64 {
+    let group = cohort::Group::new("profile");
+    let mut outputs = group.completions();
+    for i in 0..*CHILDREN_N {
+        outputs
+            .spawn("child", child(i, Waits::Never))
+            .expect("the group is open");
+    }
+    let mut sum = 0;
+    while let Some((_, output)) = outputs.next().await {
+        sum += output.into_std().and_then(Result::ok).unwrap_or_default();
+    }
+    group.join().await.expect("no child fails");
+    sum
 }
 
 async fn dropped_handles() -> u64 {

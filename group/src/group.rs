@@ -8,12 +8,15 @@ use std::task::{Context, Poll};
 use std::num::NonZeroUsize;
 
 use futures_util::{FutureExt as _, Stream, StreamExt as _};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::body::{Body, BodyEnd};
 use crate::builder::GroupBuilder;
 use crate::cancel_watch::CancelWatch;
 use crate::child::{self, Starter};
+use crate::completions::Completions;
+use crate::ctl::Ctl;
 use crate::error_group::{ErrorGroup, Failure};
 use crate::handle::{ChildHandle, Link};
 use crate::into_failure::IntoFailure;
@@ -26,6 +29,7 @@ use crate::start::Ready;
 use crate::start_error::StartError;
 use crate::stream_slots::{Slotted, StreamSlots};
 use crate::supervisor::{Reservation, Supervisor};
+use crate::task::{ChildTask, Queueable};
 use crate::telemetry::{BODY_NAME, NO_SUCCESS_NAME};
 
 /// A supervised group of tasks that succeed together or fail together.
@@ -351,13 +355,20 @@ impl Drop for Group {
 }
 
 /// What a spawn does when the group's limit has no free slot.
-enum Slot<'a> {
+pub(crate) enum Slot<'a> {
     /// Queue the child: `spawn`.
     QueueIfFull,
     /// Refuse it: `try_spawn`.
     RefuseIfFull,
     /// The spawner waited for a slot and holds it: `spawn_when_free`.
     Reserved(Reservation<'a>),
+}
+
+/// Where a child is once spawned: running (with its control, if its group
+/// has a grace period), or queued for a slot.
+pub(crate) enum Started<O> {
+    Spawned(JoinHandle<O>, Option<Arc<Ctl>>),
+    Queued(Arc<Pending<O>>),
 }
 
 impl GroupHandle {
@@ -625,6 +636,36 @@ impl GroupHandle {
         E: IntoFailure<K>,
         K: 'static,
     {
+        let (name, index, started) =
+            self.spawn_wrapped(name, make, with_token, starter, slot, |task| task)?;
+        let link = match started {
+            Started::Spawned(task, ctl) => Link::Spawned { task, ctl },
+            Started::Queued(pending) => Link::Queued(pending),
+        };
+        Ok((name, index, link))
+    }
+
+    /// Spawns a child whose task is `wrap` of the one it would have (the
+    /// task itself for a handle; one that hands its ending to a channel for
+    /// [`Completions`]), and says where it is now.
+    #[track_caller]
+    #[inline(always)]
+    pub(crate) fn spawn_wrapped<F, T, E, K, W>(
+        &self,
+        name: Name,
+        make: impl FnOnce(Option<CancellationToken>) -> F,
+        with_token: bool,
+        starter: Option<Arc<dyn Starter>>,
+        slot: Slot<'_>,
+        wrap: impl FnOnce(ChildTask<F, T, E, K>) -> W,
+    ) -> Result<(Name, usize, Started<W::Output>), SpawnError>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: IntoFailure<K>,
+        K: 'static,
+        W: Queueable,
+    {
         let refuse = |kind| SpawnError::new(&self.sup.name, name.to_shared(), kind);
         let runtime = self
             .sup
@@ -639,19 +680,20 @@ impl GroupHandle {
         let admitted = admitted.map_err(refuse)?;
         let (index, run_now) = (admitted.index, admitted.run_now);
         let (task, ctl) = child::prepare(admitted, name.clone(), with_token, starter, make);
-        let link = if run_now {
+        let task = wrap(task);
+        let started = if run_now {
             self.sup
                 .spawn_task(&runtime, &name, task)
-                .map(|task| Link::Spawned { task, ctl })
+                .map(|task| Started::Spawned(task, ctl))
         } else {
             let cell = Arc::new(queue::Cell::new(task, ctl));
             let pending: Arc<Pending<_>> = cell.clone();
             self.sup
                 .enqueue(runtime, queue::Entry::new(cell))
-                .map(|()| Link::Queued(pending))
+                .map(|()| Started::Queued(pending))
         };
-        let link = link.map_err(|e| refuse(SpawnErrorKind::Runtime(e)))?;
-        Ok((name, index, link))
+        let started = started.map_err(|e| refuse(SpawnErrorKind::Runtime(e)))?;
+        Ok((name, index, started))
     }
 
     /// Spawns one child per item of `stream`, with at most `in_flight` of them
@@ -748,6 +790,12 @@ impl GroupHandle {
             spawned += 1;
         }
         Ok(spawned)
+    }
+
+    /// A set of children of this group whose results come back in the order
+    /// they end, without a handle each: see [`Completions`].
+    pub fn completions<T: Send + 'static>(&self) -> Completions<T> {
+        Completions::new(self.clone())
     }
 
     /// How many children are running now.

@@ -149,11 +149,7 @@ impl<T> ChildHandle<T> {
         let link = self.link.get_mut().unwrap_or_else(PoisonError::into_inner);
         read(link, sup);
         match std::mem::replace(link, Link::Ended(Out::Taken)) {
-            Link::Ended(Out::Ok(value)) => ChildResult::Ok(value),
-            Link::Ended(Out::Taken) => ChildResult::Taken,
-            Link::Ended(Out::Cancelled) => ChildResult::Cancelled,
-            Link::Ended(Out::Raised(_)) => ChildResult::Raised,
-            Link::Ended(Out::Failed(failure)) => ChildResult::Err(*failure),
+            Link::Ended(out) => ChildResult::from_out(out),
             Link::Spawned { .. } | Link::Queued(_) => ChildResult::Running,
         }
     }
@@ -308,6 +304,19 @@ pub enum ChildResult<T> {
     Taken,
     /// The child has not settled yet.
     Running,
+}
+
+impl<T> ChildResult<T> {
+    /// What a handle (or [`Completions`](crate::Completions)) says of `out`.
+    pub(crate) fn from_out(out: Out<T>) -> Self {
+        match out {
+            Out::Ok(value) => Self::Ok(value),
+            Out::Taken => Self::Taken,
+            Out::Cancelled => Self::Cancelled,
+            Out::Raised(_) => Self::Raised,
+            Out::Failed(failure) => Self::Err(*failure),
+        }
+    }
 }
 
 impl<T> ChildResult<T> {

@@ -27,6 +27,12 @@ impl Name {
         }
     }
 
+    /// The empty name, for a task whose child is gone.
+    pub(crate) fn empty() -> &'static Name {
+        static EMPTY: Name = Name(Repr::Static(""));
+        &EMPTY
+    }
+
     /// The name as a shared string (allocates for a `&'static str`).
     pub(crate) fn to_shared(&self) -> Arc<str> {
         match &self.0 {

@@ -139,15 +139,12 @@ where
             _error: PhantomData,
         }
     }
+}
 
-    /// The child's name.
-    pub(crate) fn name(&self) -> &Name {
-        &self.settle.name
-    }
-
-    /// A queued child leaves the queue: it is given a slot.
-    fn given_slot(&mut self) {
-        self.settle.holds_slot = true;
+impl<F, T, E, K> ChildTask<F, T, E, K> {
+    /// The child's spawn index in its group.
+    pub(crate) fn index(&self) -> usize {
+        self.settle.index
     }
 }
 
@@ -555,13 +552,33 @@ impl<T> Drop for Settle<T> {
     }
 }
 
-impl<F, T, E, K> Deferred for Cell<Out<T>, Option<ChildTask<F, T, E, K>>>
+/// A child's task as the queue keeps it until its slot comes: a
+/// [`ChildTask`], or one wrapped to hand its ending on elsewhere.
+pub(crate) trait Queueable: Future<Output: Send + 'static> + Send + 'static {
+    /// The child's name, for its tokio task.
+    fn name(&self) -> &Name;
+
+    /// The child leaves the queue: it is given a slot.
+    fn given_slot(&mut self);
+}
+
+impl<F, T, E, K> Queueable for ChildTask<F, T, E, K>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: IntoFailure<K>,
     K: 'static,
 {
+    fn name(&self) -> &Name {
+        &self.settle.name
+    }
+
+    fn given_slot(&mut self) {
+        self.settle.holds_slot = true;
+    }
+}
+
+impl<W: Queueable> Deferred for Cell<W::Output, Option<W>> {
     fn start(&self, sup: &Supervisor, runtime: &Handle) -> std::io::Result<()> {
         self.start_with(|mut task| {
             task.given_slot();

@@ -48,10 +48,10 @@ const LAYERS: &[(&str, &[&str])] = &[
             "context",
         ],
     ),
-    ("child task", &["task", "child"]),
+    ("child task", &["task", "child", "delivered"]),
     (
         "public API",
-        &["group", "builder", "handle", "start", "body"],
+        &["group", "builder", "handle", "start", "body", "completions"],
     ),
     ("models", &["loom_models"]),
 ];
