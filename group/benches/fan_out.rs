@@ -3,7 +3,9 @@
 //! `JoinSet`, and `futures::future::try_join_all` (no tasks at all).
 //!
 //! Groups of benchmarks:
-//! - `fan_out/{runtime}/{N}`: N trivial children, spawned and joined.
+//! - `fan_out/{runtime}/{N}`: N trivial children, spawned and joined, their
+//!   outputs read through their handles (`cohort`) or as they end
+//!   (`cohort_completions`, as a `JoinSet`'s are).
 //! - `first_failure/{runtime}`: N children wait, then one fails; the time
 //!   from its failure until the error is back with every sibling stopped.
 //! - `limit/{runtime}`: N children at most 100 at a time, queued by `spawn`
@@ -109,6 +111,20 @@ async fn cohort_group(n: u64) -> u64 {
     handles.into_iter().map(|h| h.into_output().unwrap()).sum()
 }
 
+async fn cohort_completions(n: u64) -> u64 {
+    let group = Group::new("bench");
+    let mut outputs = group.completions();
+    for i in 0..n {
+        outputs.spawn("child", trivial(i)).unwrap();
+    }
+    let mut sum = 0;
+    while let Some((_, output)) = outputs.next().await {
+        sum += output.into_std().unwrap().unwrap();
+    }
+    group.join().await.unwrap();
+    sum
+}
+
 fn fan_out(c: &mut Criterion) {
     pin_heap();
     for (rt_name, workers) in RUNTIMES {
@@ -130,6 +146,9 @@ fn fan_out(c: &mut Criterion) {
             });
             g.bench_with_input(BenchmarkId::new("cohort", n), &n, |b, &n| {
                 b.to_async(&rt).iter(|| cohort_group(n))
+            });
+            g.bench_with_input(BenchmarkId::new("cohort_completions", n), &n, |b, &n| {
+                b.to_async(&rt).iter(|| cohort_completions(n))
             });
         }
         g.finish();

@@ -112,15 +112,53 @@ impl<T: Send + 'static> Completions<T> {
         E: IntoFailure<K>,
         K: 'static,
     {
-        let to = self.to.clone();
-        let (_, index, _) = self.group.spawn_wrapped(
-            name.into(),
-            |_| fut,
-            false,
-            None,
-            Slot::QueueIfFull,
-            |task| Delivered::new(task, to),
-        )?;
+        let index = spawn(&self.group, &self.to, name.into(), fut, Slot::QueueIfFull)?;
+        self.in_flight += 1;
+        Ok(index)
+    }
+
+    /// Waits until the group's [`limit`](crate::GroupBuilder::limit) has a
+    /// free slot, then spawns the child into it, as
+    /// [`GroupHandle::spawn_when_free`] does: a loop that spawns this way
+    /// holds at most the limit's children, and the results not read yet.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let group = cohort::Group::builder("crawl").limit(4).build().unwrap();
+    /// let mut pages = group.completions();
+    /// let mut bytes = 0;
+    /// for page in 0..100u64 {
+    ///     pages
+    ///         .spawn_when_free("page", async move { Ok::<_, std::io::Error>(page) })
+    ///         .await
+    ///         .unwrap();
+    ///     assert!(group.running() <= 4 && group.queued() == 0);
+    /// }
+    /// while let Some((_, page)) = pages.next().await {
+    ///     bytes += page.into_std().unwrap().unwrap();
+    /// }
+    /// assert_eq!(bytes, 4950);
+    /// group.join().await.unwrap();
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`GroupHandle::spawn_when_free`].
+    pub async fn spawn_when_free<F, E, K>(
+        &mut self,
+        name: impl Into<Name>,
+        fut: F,
+    ) -> Result<usize, SpawnError>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        E: IntoFailure<K>,
+        K: 'static,
+    {
+        let name = name.into();
+        let slot = self.group.free_slot(&name).await?;
+        let index = spawn(&self.group, &self.to, name, fut, slot)?;
         self.in_flight += 1;
         Ok(index)
     }
@@ -160,6 +198,33 @@ impl<T: Send + 'static> Completions<T> {
             (index, ChildResult::from_out(out))
         }))
     }
+}
+
+/// Spawns a child of `group` whose ending goes to `to`.
+#[track_caller]
+fn spawn<F, T, E, K>(
+    group: &GroupHandle,
+    to: &Arc<UnboundedSender<Ending<T>>>,
+    name: Name,
+    fut: F,
+    slot: Slot<'_>,
+) -> Result<usize, SpawnError>
+where
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: IntoFailure<K>,
+    K: 'static,
+{
+    let to = to.clone();
+    let (_, index, _) = group.spawn_wrapped(
+        name,
+        |_| fut,
+        false,
+        None,
+        slot,
+        |task| Delivered::new(task, to),
+    )?;
+    Ok(index)
 }
 
 // Nothing in it is ever pinned: results are moved out, never polled.

@@ -479,8 +479,15 @@ impl GroupHandle {
         K: 'static,
     {
         let name = name.into();
+        let slot = self.free_slot(&name).await?;
+        self.spawn_child(name, |_| fut, false, None, slot)
+    }
+
+    /// Waits for a free slot under the group's limit, for the child `name`:
+    /// the slot, or the refusal that ended the wait.
+    pub(crate) async fn free_slot(&self, name: &Name) -> Result<Slot<'_>, SpawnError> {
         match self.sup.reserve().await {
-            Ok(slot) => self.spawn_child(name, |_| fut, false, None, Slot::Reserved(slot)),
+            Ok(slot) => Ok(Slot::Reserved(slot)),
             Err(kind) => Err(SpawnError::new(&self.sup.name, name.to_shared(), kind)),
         }
     }

@@ -203,6 +203,51 @@ async fn queued_children_run_in_turn_and_all_come_back() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn spawn_when_free_holds_the_limit_and_every_result_comes_back() {
+    let group = Group::builder("crawl").limit(3).build().unwrap();
+    let mut pages = group.completions();
+    for page in 0..30u64 {
+        let index = pages
+            .spawn_when_free("page", async move {
+                sleep(ms(10)).await;
+                Ok::<_, ValueError>(page)
+            })
+            .await
+            .unwrap();
+        assert_eq!(index as u64, page);
+        assert!(group.running() <= 3 && group.queued() == 0);
+    }
+    let mut read = Vec::new();
+    while let Some((index, page)) = next(&mut pages).await {
+        read.push((index, page.into_std().unwrap().unwrap()));
+    }
+    read.sort();
+    assert_eq!(read, (0..30).map(|i| (i as usize, i)).collect::<Vec<_>>());
+    group.join().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spawner_waiting_for_a_slot_is_refused_by_the_groups_failure() {
+    let group = Group::builder("crawl").limit(1).build().unwrap();
+    let mut results = group.completions::<()>();
+    results
+        .spawn_when_free("fails", fails_after(ms(10)))
+        .await
+        .unwrap();
+    let refused = results
+        .spawn_when_free("waits", async { Ok::<_, ValueError>(()) })
+        .await;
+    assert!(refused.is_err(), "the failure ends the wait");
+    assert_eq!(results.len(), 1);
+    assert!(matches!(
+        next(&mut results).await,
+        Some((0, ChildResult::Raised))
+    ));
+    assert!(next(&mut results).await.is_none());
+    assert!(group.join().await.is_err());
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_refused_spawn_hands_nothing_back() {
     let group = Group::new("closed");
     group.cancel();
