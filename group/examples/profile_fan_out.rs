@@ -9,16 +9,22 @@
 //! ```
 //!
 //! Arguments: worker threads (0 for a current-thread runtime; default 2) and
-//! what to run: `cohort` (default), `joinset` or `spawn` (the baselines;
-//! `spawn_yield`: bare tasks that wait once),
-//! `yield` (children that wait once), `limit` (those, at most 100 at a time),
-//! `when_free` (the same, spawned with `spawn_when_free`),
-//! `stream` (`spawn_stream` of those, 100 in flight) or `permit` (its
-//! baseline: a semaphore permit taken before each `tokio::spawn`), and
-//! `semaphore` (the limit's baseline: a `JoinSet` of tasks that each take a
-//! permit first), `completions` (the fan-out through `Completions`, outputs
-//! read as the children end) or `dropped` (every handle dropped as it is
-//! returned: what a child costs without one).
+//! what to run:
+//! - `cohort` (the default): the fan-out, outputs read through the handles;
+//!   `completions`: the same through `Completions`, outputs read as the
+//!   children end; `dropped`: every handle dropped as it is returned (what a
+//!   child costs without one);
+//! - `joinset`, `spawn` (the baselines), `spawn_yield` (bare tasks that wait
+//!   once);
+//! - `yield` (children that wait once), `limit` (those, at most 100 at a
+//!   time), `when_free` (the same, spawned with `spawn_when_free`), and the
+//!   limit's baseline `semaphore` (a `JoinSet` of tasks that each take a
+//!   permit first);
+//! - `stream` (`spawn_stream` of those, 100 in flight) and its baseline
+//!   `permit` (a semaphore permit taken before each `tokio::spawn`).
+//!
+//! `ON_MAIN=1` runs the rounds on the thread that calls `block_on` rather
+//! than in a task (see `main`).
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -48,8 +54,12 @@ fn main() {
     };
     let runtime = runtime.expect("a runtime");
     // The rounds run in a task of the runtime, as a service's handler does:
-    // a spawner that waits is woken as a task, not as a parked thread.
-    let rounds = runtime.spawn(async move {
+    // a spawner that waits is woken as a task, not as a parked thread. With
+    // `ON_MAIN` set they run on the thread that calls `block_on`, as the body
+    // of `#[tokio::main]` and criterion's timing loop do: on 2 workers every
+    // child then runs on a worker, away from its spawner.
+    let on_main = std::env::var_os("ON_MAIN").is_some();
+    let work = async move {
         for _ in 0..rounds {
             let sum = match mode.as_str() {
                 "spawn" => bare_spawn(Waits::Never).await,
@@ -67,8 +77,13 @@ fn main() {
             };
             black_box(sum);
         }
-    });
-    runtime.block_on(rounds).expect("the rounds do not panic");
+    };
+    if on_main {
+        runtime.block_on(work);
+    } else {
+        let rounds = runtime.spawn(work);
+        runtime.block_on(rounds).expect("the rounds do not panic");
+    }
 }
 
 #[derive(Clone, Copy)]

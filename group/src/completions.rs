@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use futures_util::Stream;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
-use crate::delivered::{Delivered, Ending};
+use crate::delivered::{Delivered, Ended};
 use crate::group::{GroupHandle, Slot};
 use crate::handle::ChildResult;
 use crate::into_failure::IntoFailure;
@@ -64,12 +64,12 @@ const BATCH: usize = 32;
 /// were not read, as dropping their handles would.
 pub struct Completions<T> {
     group: GroupHandle,
-    to: Arc<UnboundedSender<Ending<T>>>,
-    ended: UnboundedReceiver<Ending<T>>,
+    to: Arc<UnboundedSender<Ended<T>>>,
+    ended: UnboundedReceiver<Ended<T>>,
     /// Endings taken from the channel and not handed over yet, the next
     /// last: taken a batch at a time, for one look at the task's budget and
     /// one waker registration a batch rather than an item.
-    taken: Vec<Ending<T>>,
+    taken: Vec<Ended<T>>,
     /// Children spawned through it whose result was not handed over yet:
     /// each hands over exactly one.
     in_flight: usize,
@@ -112,7 +112,7 @@ impl<T: Send + 'static> Completions<T> {
         E: IntoFailure<K>,
         K: 'static,
     {
-        let index = spawn(&self.group, &self.to, name.into(), fut, Slot::QueueIfFull)?;
+        let index = spawn_delivered(&self.group, &self.to, name.into(), fut, Slot::QueueIfFull)?;
         self.in_flight += 1;
         Ok(index)
     }
@@ -158,7 +158,7 @@ impl<T: Send + 'static> Completions<T> {
     {
         let name = name.into();
         let slot = self.group.free_slot(&name).await?;
-        let index = spawn(&self.group, &self.to, name, fut, slot)?;
+        let index = spawn_delivered(&self.group, &self.to, name, fut, slot)?;
         self.in_flight += 1;
         Ok(index)
     }
@@ -202,9 +202,9 @@ impl<T: Send + 'static> Completions<T> {
 
 /// Spawns a child of `group` whose ending goes to `to`.
 #[track_caller]
-fn spawn<F, T, E, K>(
+fn spawn_delivered<F, T, E, K>(
     group: &GroupHandle,
-    to: &Arc<UnboundedSender<Ending<T>>>,
+    to: &Arc<UnboundedSender<Ended<T>>>,
     name: Name,
     fut: F,
     slot: Slot<'_>,

@@ -23,7 +23,7 @@ use crate::name::Name;
 use crate::task::{ChildTask, Out, Queueable};
 
 /// What a child hands over as it ends: its spawn index and its output.
-pub(crate) type Ending<T> = (usize, Out<T>);
+pub(crate) type Ended<T> = (usize, Out<T>);
 
 pin_project_lite::pin_project! {
     /// A child's task, with the channel its ending goes to.
@@ -31,7 +31,7 @@ pin_project_lite::pin_project! {
         #[pin]
         state: State<F, T, E, K>,
         // Shared rather than cloned: a sender's clone counts senders too.
-        to: Arc<UnboundedSender<Ending<T>>>,
+        to: Arc<UnboundedSender<Ended<T>>>,
     }
 
     impl<F, T, E, K> PinnedDrop for Delivered<F, T, E, K> {
@@ -55,8 +55,8 @@ pin_project_lite::pin_project! {
 
 /// Sends an ending as it is dropped.
 struct SendOnDrop<'a, T> {
-    to: &'a UnboundedSender<Ending<T>>,
-    ending: Option<Ending<T>>,
+    to: &'a UnboundedSender<Ended<T>>,
+    ending: Option<Ended<T>>,
 }
 
 impl<T> Drop for SendOnDrop<'_, T> {
@@ -87,7 +87,7 @@ pin_project_lite::pin_project! {
 
 impl<F, T, E, K> Delivered<F, T, E, K> {
     /// `task`, its ending to go to `to`.
-    pub(crate) fn new(task: ChildTask<F, T, E, K>, to: Arc<UnboundedSender<Ending<T>>>) -> Self {
+    pub(crate) fn new(task: ChildTask<F, T, E, K>, to: Arc<UnboundedSender<Ended<T>>>) -> Self {
         Self {
             state: State::Running { task },
             to,

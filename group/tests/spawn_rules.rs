@@ -196,6 +196,7 @@ fn public_types_are_send_and_sync() {
     send_sync::<Group>();
     send_sync::<cohort::GroupHandle>();
     send_sync::<cohort::ChildHandle<String>>();
+    send_sync::<cohort::Completions<String>>();
     send_sync::<cohort::ErrorGroup>();
     send_sync::<cohort::SpawnError>();
     send_sync::<ConfigError>();
