@@ -317,9 +317,7 @@ impl<T> ChildResult<T> {
             Out::Failed(failure) => Self::Err(*failure),
         }
     }
-}
 
-impl<T> ChildResult<T> {
     /// `Ok(output)`, `Err(failure)`, and `None` for the other cases: the shape
     /// of `gather(return_exceptions=True)`'s list entries.
     pub fn into_std(self) -> Option<Result<T, Failure>> {
