@@ -21,6 +21,17 @@ async fn next<T: Send + 'static>(
         .expect("a result, or the end, comes")
 }
 
+/// Every result left, in the order they come, each told by its `Debug`.
+async fn read_all<T: Send + std::fmt::Debug + 'static>(
+    completions: &mut cohort::Completions<T>,
+) -> Vec<(usize, String)> {
+    let mut read = Vec::new();
+    while let Some((index, result)) = next(completions).await {
+        read.push((index, format!("{result:?}")));
+    }
+    read
+}
+
 #[tokio::test(start_paused = true)]
 async fn results_come_back_in_the_order_children_end() {
     let group = Group::new("fan-out");
@@ -83,10 +94,7 @@ async fn a_failure_reads_as_raised_and_the_siblings_it_cancels_as_cancelled() {
     results
         .spawn("done", async { Ok::<_, ValueError>(()) })
         .unwrap();
-    let mut read = Vec::new();
-    while let Some((index, result)) = next(&mut results).await {
-        read.push((index, format!("{result:?}")));
-    }
+    let read = read_all(&mut results).await;
     assert_eq!(
         read,
         [
@@ -165,10 +173,7 @@ async fn queued_children_come_back_and_those_a_failure_drops_read_as_cancelled()
         .spawn("queued-2", async { Ok::<_, ValueError>(()) })
         .unwrap();
     assert_eq!((group.running(), group.queued()), (1, 2));
-    let mut read = Vec::new();
-    while let Some((index, result)) = next(&mut results).await {
-        read.push((index, format!("{result:?}")));
-    }
+    let mut read = read_all(&mut results).await;
     read.sort();
     assert_eq!(
         read,
@@ -324,10 +329,7 @@ async fn a_child_whose_drop_panics_as_it_ends_still_comes_back() {
             forever::<(), ValueError>().await
         })
         .unwrap();
-    let mut read = Vec::new();
-    while let Some((index, result)) = next(&mut results).await {
-        read.push((index, format!("{result:?}")));
-    }
+    let read = read_all(&mut results).await;
     assert_eq!(
         read,
         [(0, "Raised".to_owned()), (1, "Cancelled".to_owned())]
