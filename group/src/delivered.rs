@@ -12,9 +12,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
-
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use tokio::sync::mpsc::UnboundedSender;
 
