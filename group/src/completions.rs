@@ -127,7 +127,7 @@ impl<T: Send + 'static> Completions<T> {
     /// # async fn main() {
     /// let group = cohort::Group::builder("crawl").limit(4).build().unwrap();
     /// let mut pages = group.completions();
-    /// let mut bytes = 0;
+    /// let mut total = 0;
     /// for page in 0..100u64 {
     ///     pages
     ///         .spawn_when_free("page", async move { Ok::<_, std::io::Error>(page) })
@@ -136,9 +136,9 @@ impl<T: Send + 'static> Completions<T> {
     ///     assert!(group.running() <= 4 && group.queued() == 0);
     /// }
     /// while let Some((_, page)) = pages.next().await {
-    ///     bytes += page.into_std().unwrap().unwrap();
+    ///     total += page.into_std().unwrap().unwrap();
     /// }
-    /// assert_eq!(bytes, 4950);
+    /// assert_eq!(total, 4950);
     /// group.join().await.unwrap();
     /// # }
     /// ```
