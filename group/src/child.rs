@@ -3,8 +3,9 @@
 //!
 //! A child costs one allocation, the task tokio makes for it; one that waits
 //! adds a box only in the cases `Extra` (in the task) lists. Its output goes
-//! back to its handle through that task's `JoinHandle`, and cancelling it
-//! alone is `JoinHandle::abort`, which is exactly "stop at the next
+//! back to its handle through that task's `JoinHandle` (or, for a child of a
+//! `Completions`, into its channel: see `crate::delivered`), and cancelling
+//! it alone is `JoinHandle::abort`, which is exactly "stop at the next
 //! `.await`". Only a group with a grace period needs a way into a running
 //! child (to say "finish up" without dropping it), and pays one more
 //! allocation per child for it: the shared [`Ctl`].

@@ -1,10 +1,11 @@
 //! What the crate docs promise a child costs: its task, and no other
 //! allocation, even once it waits (its waker is left with its group), unless
-//! its group is nested in another group's child (then one box, for the
-//! waiter on the group's token), or it waited in the limit's queue (then the
-//! cell it waited in, which its handle shares). Counted by a global
-//! allocator in this test binary, as the difference between two fan-outs,
-//! so that the group's own set-up cancels out.
+//! its group is nested in another group's child (then one box, for the waiter
+//! on the group's token), or it waited in the limit's queue (then the cell it
+//! waited in, which its handle shares); through `Completions`, its task and a
+//! share of a channel block. Counted by a global allocator in this test
+//! binary, as the difference between two fan-outs, so that the group's own
+//! set-up cancels out.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::convert::Infallible;
@@ -64,6 +65,31 @@ async fn limited_fan_out(n: usize, waits: bool, limit: Option<usize>) -> usize {
     ALLOCATIONS.load(Ordering::Relaxed) - before
 }
 
+/// The same fan-out through `Completions`, each output read as its child
+/// ends.
+async fn completions_fan_out(n: usize, waits: bool) -> usize {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let group = Group::new("counted");
+    let mut outputs = group.completions();
+    for i in 0..n {
+        let child = async move {
+            if waits {
+                tokio::task::yield_now().await;
+            }
+            Ok::<_, Infallible>(i)
+        };
+        outputs.spawn("child", child).unwrap();
+    }
+    let mut sum = 0;
+    while let Some((_, output)) = outputs.next().await {
+        sum += output.into_std().unwrap().unwrap();
+    }
+    group.join().await.unwrap();
+    drop(outputs);
+    assert_eq!(sum, n * (n - 1) / 2);
+    ALLOCATIONS.load(Ordering::Relaxed) - before
+}
+
 /// The same fan-out in a group nested in a child of another.
 async fn nested_fan_out(n: usize, waits: bool) -> usize {
     let outer = Group::new("outer");
@@ -86,12 +112,22 @@ async fn a_child_costs_its_task_and_a_nested_groups_waiting_child_or_a_queued_on
     fan_out(2_000, true).await;
     limited_fan_out(2_000, true, Some(10)).await;
     nested_fan_out(2_000, true).await;
+    completions_fan_out(2_000, true).await;
 
     let per_child = (fan_out(2_000, false).await - fan_out(1_000, false).await) / 1_000;
     assert_eq!(per_child, 1 + TASK_NAME, "a child that finishes at once");
 
     let per_child = (fan_out(2_000, true).await - fan_out(1_000, true).await) / 1_000;
     assert_eq!(per_child, 1 + TASK_NAME, "a child that waits once");
+
+    // Through `Completions`: the outputs wait in the channel's blocks, one
+    // for 32 outputs, less than one allocation a child.
+    for waits in [false, true] {
+        let per_child = (completions_fan_out(2_000, waits).await
+            - completions_fan_out(1_000, waits).await)
+            / 1_000;
+        assert_eq!(per_child, 1 + TASK_NAME, "a child of a `Completions`");
+    }
 
     // Queued: all but ten of them wait in the queue, each in one cell.
     let queued = (limited_fan_out(2_000, true, Some(10)).await
