@@ -645,11 +645,7 @@ impl GroupHandle {
     {
         let (name, index, started) =
             self.spawn_wrapped(name, make, with_token, starter, slot, |task| task)?;
-        let link = match started {
-            Started::Spawned(task, ctl) => Link::Spawned { task, ctl },
-            Started::Queued(pending) => Link::Queued(pending),
-        };
-        Ok((name, index, link))
+        Ok((name, index, started.into()))
     }
 
     /// Spawns a child whose task is `wrap` of the one it would have (the

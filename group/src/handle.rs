@@ -21,6 +21,7 @@ use tokio::task::coop::unconstrained;
 
 use crate::ctl::Ctl;
 use crate::error_group::Failure;
+use crate::group::Started;
 use crate::name::Name;
 use crate::outcome::ChildOutcome;
 use crate::outcome::NoOutput;
@@ -49,6 +50,15 @@ impl<T> From<Left<Out<T>>> for Link<T> {
         match left {
             Left::Spawned(task, ctl) => Self::Spawned { task, ctl },
             Left::Dropped => Self::Ended(Out::Cancelled),
+        }
+    }
+}
+
+impl<T> From<Started<Out<T>>> for Link<T> {
+    fn from(started: Started<Out<T>>) -> Self {
+        match started {
+            Started::Spawned(task, ctl) => Self::Spawned { task, ctl },
+            Started::Queued(pending) => Self::Queued(pending),
         }
     }
 }
