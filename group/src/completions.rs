@@ -10,10 +10,11 @@ use futures_util::Stream;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
 use crate::delivered::{Delivered, Ended};
-use crate::group::{GroupHandle, Slot};
+use crate::group::{GroupHandle, Slot, Started};
 use crate::handle::ChildResult;
 use crate::into_failure::IntoFailure;
 use crate::name::Name;
+use crate::reaper::Reaper;
 use crate::spawn_error::SpawnError;
 
 /// Endings taken from the channel at once, at most.
@@ -26,10 +27,13 @@ const BATCH: usize = 32;
 /// counted, cancelled by the group's failure, deadline or cancel, their
 /// failures in the group's [`ErrorGroup`](crate::ErrorGroup). What differs
 /// is how their results come back: none has a [`ChildHandle`](crate::ChildHandle);
-/// each child's task is freed as the child ends, and its result waits here,
-/// until [`next`](Self::next) hands it over with the child's spawn index.
+/// each child's result waits here, until [`next`](Self::next) hands it over
+/// with the child's spawn index, and its task is freed soon after the child
+/// ends: at once on a runtime of one thread; on a runtime of many, by this,
+/// on its own thread as it spawns or reads, as a `JoinSet` frees its tasks.
 /// So a fan-out that reads its results as they come holds a task only for
-/// each child still running, and a result for each one not read yet.
+/// each child still running (on many threads, for at most about twice as
+/// many), and a result for each one not read yet.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -73,6 +77,8 @@ pub struct Completions<T> {
     /// Children spawned through it whose result was not handed over yet:
     /// each hands over exactly one.
     in_flight: usize,
+    /// The tasks of its children, kept to be freed here: see [`Reaper`].
+    reaper: Reaper,
 }
 
 impl<T> std::fmt::Debug for Completions<T> {
@@ -93,6 +99,7 @@ impl<T: Send + 'static> Completions<T> {
             ended,
             taken: Vec::new(),
             in_flight: 0,
+            reaper: Reaper::default(),
         }
     }
 
@@ -112,7 +119,14 @@ impl<T: Send + 'static> Completions<T> {
         E: IntoFailure<K>,
         K: 'static,
     {
-        let index = spawn_delivered(&self.group, &self.to, name.into(), fut, Slot::QueueIfFull)?;
+        let index = spawn_delivered(
+            &self.group,
+            &self.to,
+            name.into(),
+            fut,
+            Slot::QueueIfFull,
+            &mut self.reaper,
+        )?;
         self.in_flight += 1;
         Ok(index)
     }
@@ -158,7 +172,7 @@ impl<T: Send + 'static> Completions<T> {
     {
         let name = name.into();
         let slot = self.group.free_slot(&name).await?;
-        let index = spawn_delivered(&self.group, &self.to, name, fut, slot)?;
+        let index = spawn_delivered(&self.group, &self.to, name, fut, slot, &mut self.reaper)?;
         self.in_flight += 1;
         Ok(index)
     }
@@ -188,10 +202,12 @@ impl<T: Send + 'static> Completions<T> {
         }
         if self.taken.is_empty() {
             // Never closed, as this holds a sender: a batch of at least one.
-            if std::task::ready!(self.ended.poll_recv_many(cx, &mut self.taken, BATCH)) == 0 {
+            let taken = std::task::ready!(self.ended.poll_recv_many(cx, &mut self.taken, BATCH));
+            if taken == 0 {
                 return Poll::Ready(None);
             }
             self.taken.reverse();
+            self.reaper.reap(taken);
         }
         Poll::Ready(self.taken.pop().map(|(index, out)| {
             self.in_flight -= 1;
@@ -208,6 +224,7 @@ fn spawn_delivered<F, T, E, K>(
     name: Name,
     fut: F,
     slot: Slot<'_>,
+    reaper: &mut Reaper,
 ) -> Result<usize, SpawnError>
 where
     F: Future<Output = Result<T, E>> + Send + 'static,
@@ -216,7 +233,7 @@ where
     K: 'static,
 {
     let to = to.clone();
-    let (_, index, _) = group.spawn_wrapped(
+    let (_, index, started) = group.spawn_wrapped(
         name,
         |_| fut,
         false,
@@ -224,6 +241,9 @@ where
         slot,
         |task| Delivered::new(task, to),
     )?;
+    if let Started::Spawned(task, _) = started {
+        reaper.keep(task, || group.runtime_flavor());
+    }
     Ok(index)
 }
 

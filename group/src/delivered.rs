@@ -2,8 +2,8 @@
 //! [`Completions`](crate::Completions), rather than leave it in the task for
 //! a `JoinHandle` to read.
 //!
-//! So the task is freed as the child ends, and what the child left waits in
-//! the channel, in the order the children ended. Every child hands over
+//! So the task can be freed as soon as the child ends, and what it left
+//! waits in the channel, in the order the children ended. Every child hands over
 //! exactly one ending: the one it settled with, or, if its task is dropped
 //! before that (aborted, dropped from the queue by a cancellation, or at the
 //! runtime's shutdown), a cancellation. Either is sent after the child's

@@ -801,6 +801,11 @@ impl GroupHandle {
         Completions::new(self.clone())
     }
 
+    /// The flavor of the runtime its children are spawned on, if any.
+    pub(crate) fn runtime_flavor(&self) -> Option<tokio::runtime::RuntimeFlavor> {
+        self.sup.runtime().map(|runtime| runtime.runtime_flavor())
+    }
+
     /// How many children are running now.
     pub fn running(&self) -> usize {
         self.sup.running()

@@ -32,7 +32,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "start_error",
         ],
     ),
-    ("runtime glue", &["spawn", "trace"]),
+    ("runtime glue", &["spawn", "trace", "reaper"]),
     (
         "core",
         &[
