@@ -24,6 +24,7 @@ use crate::name::Name;
 use crate::no_success::NoSuccess;
 use crate::outcome::{CancelReason, NoOutput};
 use crate::queue::{self, Pending};
+use crate::reaper::Reaper;
 use crate::spawn_error::{SpawnError, SpawnErrorKind};
 use crate::start::Ready;
 use crate::start_error::StartError;
@@ -626,8 +627,7 @@ impl GroupHandle {
         Ok(ChildHandle::new(name, index, self.sup.clone(), link))
     }
 
-    /// Spawns a child, and returns what its handle is made of: a caller that
-    /// keeps no handle (`spawn_stream`) drops them at once.
+    /// Spawns a child, and returns what its handle is made of.
     #[track_caller]
     fn spawn_link<F, T, E, K>(
         &self,
@@ -754,6 +754,9 @@ impl GroupHandle {
         // loop waiting: an item that is ready at once costs no more than a
         // look at the group's flag.
         let mut cancel = CancelWatch::new(&self.sup);
+        // Frees the children's tasks here rather than on the workers, as
+        // [`Completions`] does.
+        let mut reaper = Reaper::default();
         tokio::pin!(stream);
         loop {
             // A finished group is not cancelling: the next item's spawn is
@@ -788,8 +791,19 @@ impl GroupHandle {
             };
             // The slot is freed when the child ends, by any path.
             let child = Slotted::new(make(item), slot);
-            // Nobody reads a streamed child's handle: none is made.
-            self.spawn_link(name.clone(), |_| child, false, None, Slot::QueueIfFull)?;
+            // Nobody reads a streamed child's handle: none is made, and its
+            // task is left to the reaper.
+            let (_, _, started) = self.spawn_wrapped(
+                name.clone(),
+                |_| child,
+                false,
+                None,
+                Slot::QueueIfFull,
+                |task| task,
+            )?;
+            if let Started::Spawned(task, _) = started {
+                reaper.keep(task, || self.runtime_flavor());
+            }
             spawned += 1;
         }
         Ok(spawned)

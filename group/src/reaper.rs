@@ -1,6 +1,6 @@
-//! [`Reaper`]: frees the tasks of the children of a
-//! [`Completions`](crate::Completions) on the thread that owns it, rather
-//! than on the worker each child ended on.
+//! [`Reaper`]: frees the tasks of children nobody holds a handle to (those
+//! of a [`Completions`](crate::Completions), and a stream's) on the thread
+//! that spawns them, rather than on the worker each child ended on.
 //!
 //! A task is allocated by the thread that spawns it. Freed by the worker it
 //! ended on, as a task is once its `JoinHandle` has been dropped, its memory
@@ -9,9 +9,9 @@
 //! allocations, and either way it is not in the spawner's cache for its next
 //! task. A `JoinSet` frees each task where it is read. So on a runtime of
 //! many threads this keeps each task's handle until the task has finished,
-//! then drops it as its owner spawns or reads. On a runtime of one thread
-//! nothing crosses, and a handle kept would only keep a finished task's
-//! memory: each is dropped at once.
+//! then drops it as its owner spawns (or reads the children's results). On
+//! a runtime of one thread nothing crosses, and a handle kept would only
+//! keep a finished task's memory: each is dropped at once.
 
 use tokio::runtime::RuntimeFlavor;
 use tokio::task::JoinHandle;
@@ -21,24 +21,34 @@ use tokio::task::JoinHandle;
 /// stay within about twice the tasks still running.
 const LOOKS_A_KEEP: usize = 2;
 
-/// The handles of the tasks not known to have finished, swept in turn.
-#[derive(Default)]
-pub(crate) struct Reaper {
+/// The handles of the tasks not known to have finished, swept in turn; the
+/// tasks' output is `O`, dropped unread.
+pub(crate) struct Reaper<O = ()> {
     /// Whether the runtime has more than one thread: known at the first
     /// handle.
     many_threads: Option<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: Vec<JoinHandle<O>>,
     /// The next handle to look at.
     next: usize,
 }
 
-impl Reaper {
+impl<O> Default for Reaper<O> {
+    fn default() -> Self {
+        Self {
+            many_threads: None,
+            tasks: Vec::new(),
+            next: 0,
+        }
+    }
+}
+
+impl<O> Reaper<O> {
     /// Keeps `task`'s handle, on a runtime of many threads (`flavor` asked
     /// once), or drops it.
     #[inline]
     pub(crate) fn keep(
         &mut self,
-        task: JoinHandle<()>,
+        task: JoinHandle<O>,
         flavor: impl FnOnce() -> Option<RuntimeFlavor>,
     ) {
         let many_threads = *self.many_threads.get_or_insert_with(|| {

@@ -1,19 +1,23 @@
-//! Where and when the tasks of a `Completions`' children are freed, on a
-//! runtime of many threads: on the thread that reads their results, as a
-//! `JoinSet`'s are, and soon after each child ends, whatever order the
-//! children end in. Counted by a global allocator in this test binary.
+//! Where and when the tasks of children without a handle (those of a
+//! `Completions`, and a stream's) are freed, on a runtime of many threads:
+//! on the thread that spawns or reads them, as a `JoinSet`'s are, and soon
+//! after each child ends, whatever order the children end in. Counted by a
+//! global allocator in this test binary.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::convert::Infallible;
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
 use cohort::Group;
 
 struct Counting;
 
-/// Blocks allocated and not freed yet.
+/// Blocks allocated and not freed yet, and the most there were since the
+/// last reset.
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+static PEAK: AtomicIsize = AtomicIsize::new(0);
 /// Blocks freed by threads other than the one reading the results.
 static FREED_ELSEWHERE: AtomicUsize = AtomicUsize::new(0);
 
@@ -24,7 +28,8 @@ thread_local! {
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(1, Ordering::Relaxed);
+        let live = LIVE.fetch_add(1, Ordering::Relaxed) + 1;
+        PEAK.fetch_max(live, Ordering::Relaxed);
         unsafe { System.alloc(layout) }
     }
 
@@ -46,7 +51,7 @@ const CHILDREN: usize = 10_000;
 /// Every case in one test: the counters are global to this binary, and tests
 /// running side by side would count each other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tasks_are_freed_by_the_reader_soon_after_their_children_end() {
+async fn tasks_are_freed_by_their_owner_soon_after_their_children_end() {
     READER.with(|reader| reader.set(true));
 
     // Spawned, then read: the workers run the children, and free none of
@@ -128,5 +133,34 @@ async fn tasks_are_freed_by_the_reader_soon_after_their_children_end() {
         sum += output.into_std().unwrap().unwrap();
     }
     assert_eq!(sum, CHILDREN * (CHILDREN - 1) / 2);
+    group.join().await.unwrap();
+
+    // A stream's children, spawned by its feeder: the workers free none of
+    // their tasks, and those kept stay within a few times the slots.
+    let group = Group::new("stream");
+    let elsewhere = FREED_ELSEWHERE.load(Ordering::Relaxed);
+    let live = LIVE.load(Ordering::Relaxed);
+    PEAK.store(live, Ordering::Relaxed);
+    let items = futures_util::stream::iter(0..CHILDREN);
+    let in_flight = NonZeroUsize::new(4).unwrap();
+    let spawned = group
+        .handle()
+        .spawn_stream("item", items, in_flight, |i| async move {
+            tokio::task::yield_now().await;
+            Ok::<_, Infallible>(i)
+        })
+        .await
+        .unwrap();
+    assert_eq!(spawned, CHILDREN as u64);
+    let peak = PEAK.load(Ordering::Relaxed) - live;
+    assert!(
+        peak < 100,
+        "{peak} blocks at most for a stream of {CHILDREN}"
+    );
+    let elsewhere = FREED_ELSEWHERE.load(Ordering::Relaxed) - elsewhere;
+    assert!(
+        elsewhere < CHILDREN / 10,
+        "{elsewhere} blocks freed by the workers for {CHILDREN} items"
+    );
     group.join().await.unwrap();
 }
