@@ -3,12 +3,12 @@
 //! a `JoinHandle` to read.
 //!
 //! So the task can be freed as soon as the child ends, and what it left
-//! waits in the channel, in the order the children ended. Every child hands over
-//! exactly one ending: the one it settled with, or, if its task is dropped
-//! before that (aborted, dropped from the queue by a cancellation, or at the
-//! runtime's shutdown), a cancellation. Either is sent after the child's
-//! task is dropped, once its group has counted it gone, as tokio stores a
-//! task's output only after it has dropped the task's future.
+//! waits in the channel, in the order the children ended. Every child hands
+//! over exactly one ending: the one it settled with, or, if its task is
+//! dropped before that (aborted, dropped from the queue by a cancellation,
+//! or at the runtime's shutdown), a cancellation. Either is sent after the
+//! child's task is dropped, once its group has counted it gone, as tokio
+//! stores a task's output only after it has dropped the task's future.
 
 use std::future::Future;
 use std::pin::Pin;

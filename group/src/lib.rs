@@ -130,8 +130,8 @@
 //! its handles 72 bytes a child more memory. A child spawned through
 //! [`Completions`] has no handle: it hands its result over as it ends, into
 //! a channel, and its task is freed soon after, on the thread that spawns
-//! and reads, so such a fan-out holds no more than a `JoinSet` does. The repository's `BENCHMARKS.md` has the figures
-//! and the commands.
+//! and reads, so such a fan-out holds no more than a `JoinSet` does. The
+//! repository's `BENCHMARKS.md` has the figures and the commands.
 //! A child that `spawn` queues under a limit waits in one cell besides,
 //! shared with its handle, and becomes a task only when it gets its slot.
 //! A spawner under a limit that waits for a slot

@@ -70,10 +70,13 @@ impl Drop for StreamSlot {
 
 pin_project_lite::pin_project! {
     /// A streamed child's future with its slot, given back as the future
-    /// completes (or as both are dropped unfinished). A struct rather than an
-    /// `async` block: the block would keep the future twice over (as its
-    /// capture and as the value it awaits), and a task that large is copied
-    /// with `memcpy` at each of its moves into tokio.
+    /// completes (or as both are dropped unfinished). Nobody reads a
+    /// streamed child's output: it is dropped as the future completes,
+    /// before the slot goes back, so that a stream holds no more than its
+    /// slots' worth of outputs (a panic in its `Drop` is the child's). A
+    /// struct rather than an `async` block: the block would keep the future
+    /// twice over (as its capture and as the value it awaits), and a task
+    /// that large is copied with `memcpy` at each of its moves into tokio.
     pub(crate) struct Slotted<F> {
         #[pin]
         fut: F,
@@ -90,16 +93,14 @@ impl<F> Slotted<F> {
     }
 }
 
-impl<F: Future> Future for Slotted<F> {
-    type Output = F::Output;
+impl<F: Future<Output = Result<T, E>>, T, E> Future for Slotted<F> {
+    type Output = Result<(), E>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
         let this = self.project();
-        let out = this.fut.poll(cx);
-        if out.is_ready() {
-            this.slot.take();
-        }
-        out
+        let out = std::task::ready!(this.fut.poll(cx)).map(drop);
+        this.slot.take();
+        Poll::Ready(out)
     }
 }
 
@@ -127,7 +128,7 @@ mod tests {
         let mut polled = false;
         let once = poll_fn(move |_| {
             if std::mem::replace(&mut polled, true) {
-                Poll::Ready(())
+                Poll::Ready(Ok::<_, ()>(()))
             } else {
                 Poll::Pending
             }
@@ -141,7 +142,7 @@ mod tests {
             .take()
             .now_or_never()
             .expect("given back on completion");
-        drop(Slotted::new(std::future::pending::<()>(), slot));
+        drop(Slotted::new(std::future::pending::<Result<(), ()>>(), slot));
         assert!(slots.take().now_or_never().is_some(), "given back on drop");
         drop(child);
     }

@@ -245,3 +245,69 @@ async fn a_feeder_polled_from_a_new_task_is_woken_there() {
     assert_eq!(feeder.await.unwrap(), 0);
     group.join().await.unwrap();
 }
+
+/// Counts its drops.
+struct Output(Arc<AtomicUsize>);
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_childs_output_is_dropped_before_its_slot_is_given_back() {
+    // Nobody reads a streamed child's output: it must not wait anywhere
+    // once the child ends, or a stream of children that return large values
+    // would hold more than its slots' worth of them.
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let in_flight = 4;
+    let seen = dropped.clone();
+    let items = futures_util::stream::iter(0..2_000usize).inspect(move |&i| {
+        // Item `i` is pulled once a slot is free: of the `i` children
+        // before it, at most `in_flight - 1` still hold theirs.
+        let dropped = seen.load(Ordering::SeqCst);
+        assert!(
+            dropped + in_flight > i,
+            "item {i}: {dropped} outputs dropped"
+        );
+    });
+    let group = Group::new("outputs");
+    let made = dropped.clone();
+    group
+        .handle()
+        .spawn_stream("item", items, n(in_flight), move |_| {
+            let output = Output(made.clone());
+            async move {
+                tokio::task::yield_now().await;
+                Ok::<_, ValueError>(output)
+            }
+        })
+        .await
+        .unwrap();
+    group.join().await.unwrap();
+    assert_eq!(dropped.load(Ordering::SeqCst), 2_000);
+}
+
+#[tokio::test]
+async fn a_panic_as_a_streamed_childs_output_is_dropped_fails_the_child() {
+    struct PanicsAsDropped;
+    impl Drop for PanicsAsDropped {
+        fn drop(&mut self) {
+            panic!("the output's drop panicked");
+        }
+    }
+    let group = Group::new("outputs");
+    let items = futures_util::stream::iter(0..1);
+    let spawned = group
+        .handle()
+        .spawn_stream("item", items, n(1), |_| async {
+            Ok::<_, ValueError>(PanicsAsDropped)
+        })
+        .await
+        .unwrap();
+    assert_eq!(spawned, 1);
+    let eg = group.join().await.unwrap_err();
+    assert_eq!(eg.failures().len(), 1);
+    assert!(eg.failures()[0].is_panic(), "{eg:?}");
+}
