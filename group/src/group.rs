@@ -703,8 +703,10 @@ impl GroupHandle {
     /// running at once: the next item is pulled only when a slot is free, so a
     /// slow group slows the stream down and memory stays flat however long
     /// the stream is. Each child is named `name` (its spawn index tells them
-    /// apart). Stops pulling when the group starts cancelling, e.g. after a
-    /// failure under [`Policy::FailFast`](crate::Policy::FailFast).
+    /// apart), and has no handle: its output is dropped as it ends (a panic
+    /// in that `Drop` fails the child, as any panic of its would). Stops
+    /// pulling when the group starts cancelling, e.g. after a failure under
+    /// [`Policy::FailFast`](crate::Policy::FailFast).
     ///
     /// Returns how many children it spawned, once the stream has ended or the
     /// group has started cancelling.
